@@ -1,0 +1,328 @@
+package b2see
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultURL is the documented base of B2see's public API.
+const DefaultURL = "https://app.b2see.co.uk/PublicAPI"
+
+// DefaultCakesPath is the documented path of the Batch Data API. The
+// documentation shows it as /MyVideos/v1/cakes/:id and never explains :id;
+// the customer ID is put there by default, and the path is configurable.
+const DefaultCakesPath = "/MyVideos/v1/cakes/{customer_id}"
+
+// DefaultMaxBodyBytes caps a cakes answer: about 13 times the 77 MB that
+// 100,000 batches take.
+const DefaultMaxBodyBytes = 1 << 30
+
+// CustomerIDPlaceholder is replaced by the (path-escaped) customer ID in a
+// cakes path.
+const CustomerIDPlaceholder = "{customer_id}"
+
+var apiKeyPattern = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
+
+// ValidAPIKey reports whether key has the documented GUID shape,
+// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.
+func ValidAPIKey(key string) bool { return apiKeyPattern.MatchString(key) }
+
+// Config describes one account of the Batch Data API.
+type Config struct {
+	URL           string // base URL; DefaultURL when empty
+	CakesPath     string // path below URL; DefaultCakesPath when empty
+	CustomerID    string
+	APIKey        string
+	DaysOfHistory int
+	MaxBodyBytes  int64        // DefaultMaxBodyBytes when zero
+	HTTPClient    *http.Client // http.DefaultClient when nil
+	UserAgent     string
+}
+
+// Client reads the Batch Data API of one account. It is safe for concurrent
+// use.
+type Client struct {
+	cfg      Config
+	endpoint string // full URL without the query string
+	host     string
+	query    string // encoded query string, with the key
+}
+
+// NewClient checks cfg and returns a client. Its errors never contain the
+// API key.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.URL == "" {
+		cfg.URL = DefaultURL
+	}
+	if cfg.CakesPath == "" {
+		cfg.CakesPath = DefaultCakesPath
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = http.DefaultClient
+	}
+	if cfg.CustomerID == "" {
+		return nil, errors.New("no customer ID")
+	}
+	if !ValidAPIKey(cfg.APIKey) {
+		return nil, errors.New("the API key is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+	}
+	if cfg.DaysOfHistory < 1 {
+		return nil, fmt.Errorf("days of history must be 1 or more, not %d", cfg.DaysOfHistory)
+	}
+	if cfg.MaxBodyBytes < 0 {
+		return nil, errors.New("the body size limit must not be negative")
+	}
+	base, err := parseBaseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(cfg.CakesPath, "/") {
+		return nil, fmt.Errorf("the cakes path %q must start with /", cfg.CakesPath)
+	}
+	path := strings.ReplaceAll(cfg.CakesPath, CustomerIDPlaceholder, url.PathEscape(cfg.CustomerID))
+	endpoint, err := url.Parse(strings.TrimSuffix(base.String(), "/") + path)
+	if err != nil || endpoint.RawQuery != "" || endpoint.Fragment != "" {
+		return nil, fmt.Errorf("the cakes path %q does not make a valid URL", cfg.CakesPath)
+	}
+	q := url.Values{}
+	q.Set("customerId", cfg.CustomerID)
+	q.Set("apiKey", cfg.APIKey)
+	q.Set("daysOfHistory", strconv.Itoa(cfg.DaysOfHistory))
+	return &Client{cfg: cfg, endpoint: endpoint.String(), host: base.Host, query: q.Encode()}, nil
+}
+
+// parseBaseURL checks that raw is an absolute http or https URL with a host
+// and no query, and returns it parsed.
+func parseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("the URL %q is not valid", raw)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("the URL %q must start with http:// or https://", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("the URL %q has no host", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("the URL %q must not have a query, fragment or credentials", u.Redacted())
+	}
+	return u, nil
+}
+
+// Endpoint is the URL the client reads, without its query string: safe to
+// show.
+func (c *Client) Endpoint() string { return c.endpoint }
+
+// Cakes reads the account's batch records and calls fn with each, in the
+// order of the answer. The *Batch passed to fn is reused: fn must copy what
+// it keeps. Records are decoded one at a time, so memory does not grow with
+// the size of the answer.
+//
+// If fn returns an error, Cakes stops and returns it. Otherwise the error,
+// if any, is one of the types of this package (check with errors.As or
+// classify with Reason); a partial read always returns an error, so a
+// caller that stages what fn saw can discard it.
+func (c *Client) Cakes(ctx context.Context, fn func(*Batch) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint+"?"+c.query, nil)
+	if err != nil {
+		return fmt.Errorf("building the request: %s", redact(err.Error(), c.cfg.APIKey, url.QueryEscape(c.cfg.APIKey)))
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept-Encoding", "gzip")
+	if c.cfg.UserAgent != "" {
+		req.Header.Set("User-Agent", c.cfg.UserAgent)
+	}
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return c.transportError(ctx, "connecting", err)
+	}
+	defer func() {
+		// Drain a little so the connection can be reused, but never read a
+		// large unread body just for that.
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+		resp.Body.Close()
+	}()
+
+	body := io.Reader(resp.Body)
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return &BodyError{Reason: "the body is not valid gzip"}
+			}
+			return c.transportError(ctx, "reading the body", err)
+		}
+		defer zr.Close()
+		body = zr
+	}
+	body = &limitReader{r: body, limit: c.cfg.MaxBodyBytes}
+
+	if resp.StatusCode != http.StatusOK {
+		return c.statusError(resp, body)
+	}
+
+	br := bufio.NewReaderSize(body, 512)
+	dec := NewDecoder(br)
+	var b Batch
+	for {
+		err := dec.Next(&b)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return c.bodyError(ctx, err)
+		}
+		if err := fn(&b); err != nil {
+			return err
+		}
+	}
+}
+
+// statusError turns a non-200 answer into the matching error type, with the
+// upstream's message when its body carries one.
+func (c *Client) statusError(resp *http.Response, body io.Reader) error {
+	msg := c.errorMessage(body)
+	switch code := resp.StatusCode; {
+	case code == http.StatusNotFound:
+		return &MisconfigurationError{StatusCode: code, Message: msg}
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return &UnauthorizedError{StatusCode: code, Message: msg}
+	case code == http.StatusTooManyRequests:
+		return &RateLimitError{RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	default:
+		return &StatusError{StatusCode: code, Message: msg}
+	}
+}
+
+// errorMessage extracts the message of an error body: the Message (or
+// message, ExceptionMessage, ErrorDescription) of a JSON object, or a JSON
+// string. Anything else, an HTML page for instance, gives "".
+func (c *Client) errorMessage(body io.Reader) string {
+	raw, _ := io.ReadAll(io.LimitReader(body, 64<<10))
+	raw = bytes.TrimPrefix(bytes.TrimSpace(raw), []byte("\xef\xbb\xbf"))
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return sanitizeMessage(s, c.secrets()...)
+	}
+	var obj map[string]any
+	if json.Unmarshal(raw, &obj) != nil {
+		return ""
+	}
+	for _, key := range []string{"message", "exceptionmessage", "errordescription", "error_description", "error"} {
+		for k, v := range obj {
+			if s, ok := v.(string); ok && strings.EqualFold(k, key) && s != "" {
+				return sanitizeMessage(s, c.secrets()...)
+			}
+		}
+	}
+	return ""
+}
+
+func (c *Client) secrets() []string {
+	return []string{c.cfg.APIKey, url.QueryEscape(c.cfg.APIKey)}
+}
+
+// bodyError classifies an error met while reading the body.
+func (c *Client) bodyError(ctx context.Context, err error) error {
+	var (
+		body *BodyError
+		big  *TooLargeError
+	)
+	switch {
+	case errors.As(err, &big):
+		return big
+	case ctx.Err() != nil:
+		return &TimeoutError{Op: "reading the body"}
+	case errors.As(err, &body):
+		return body
+	}
+	return c.transportError(ctx, "reading the body", err)
+}
+
+// transportError turns an error of the HTTP client into a TimeoutError or a
+// NetworkError. It drops the *url.Error wrapper, whose text holds the whole
+// URL and so the key, and redacts what is left.
+func (c *Client) transportError(ctx context.Context, op string, err error) error {
+	var ne net.Error
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return &TimeoutError{Op: op}
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return &NetworkError{Host: c.host, Err: redactedError{msg: redact(err.Error(), c.secrets()...), err: err}}
+}
+
+// redactedError shows a redacted text but still unwraps to the original,
+// so that errors.Is(err, syscall.ECONNREFUSED) keeps working.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
+
+// ParseRetryAfter reads a Retry-After header: a number of seconds or an
+// HTTP date. It returns zero when the header is absent or unreadable, and
+// never a negative duration.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		if secs > 7*24*3600 {
+			secs = 7 * 24 * 3600
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// limitReader reads at most limit bytes and then fails with a
+// TooLargeError, unlike io.LimitReader, whose silent EOF would look like a
+// truncated body.
+type limitReader struct {
+	r           io.Reader
+	limit, read int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.read > l.limit {
+		return 0, &TooLargeError{Limit: l.limit}
+	}
+	if max := l.limit - l.read + 1; int64(len(p)) > max {
+		p = p[:max]
+	}
+	n, err := l.r.Read(p)
+	l.read += int64(n)
+	if l.read > l.limit {
+		return n - int(l.read-l.limit), &TooLargeError{Limit: l.limit}
+	}
+	return n, err
+}

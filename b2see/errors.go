@@ -1,0 +1,211 @@
+package b2see
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MisconfigurationError is the documented 404 of the Batch Data API: the
+// customer ID does not exist or the API key is not in the right format. It
+// means the account is set up wrongly, not that there is no data.
+type MisconfigurationError struct {
+	StatusCode int
+	Message    string // the upstream's Message, sanitised
+}
+
+func (e *MisconfigurationError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("upstream answered %d: check the customer ID, API key and URL", e.StatusCode)
+	}
+	return fmt.Sprintf("upstream answered %d: %s", e.StatusCode, e.Message)
+}
+
+// UnauthorizedError is a 401 or 403: the API key (or token) was refused.
+type UnauthorizedError struct {
+	StatusCode int
+	Message    string
+}
+
+func (e *UnauthorizedError) Error() string {
+	msg := fmt.Sprintf("upstream refused the credentials (%d)", e.StatusCode)
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// RateLimitError is a 429. RetryAfter is what the Retry-After header asked
+// for, or zero when it named no time.
+type RateLimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	if e.RetryAfter > 0 {
+		return fmt.Sprintf("upstream is rate limiting (429), retry after %s", e.RetryAfter)
+	}
+	return "upstream is rate limiting (429)"
+}
+
+// StatusError is any other unexpected HTTP status, typically a 5xx from the
+// upstream or a proxy in front of it.
+type StatusError struct {
+	StatusCode int
+	Message    string
+}
+
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("upstream answered HTTP %d", e.StatusCode)
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// TimeoutError means the request's deadline passed before the whole answer
+// was read.
+type TimeoutError struct {
+	Op string // what was under way: "connecting", "reading the body", ...
+}
+
+func (e *TimeoutError) Error() string { return "upstream timed out while " + e.Op }
+
+// TooLargeError means the (decompressed) body passed the configured cap.
+type TooLargeError struct {
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("upstream body is larger than the limit of %d bytes", e.Limit)
+}
+
+// NetworkError is a failure to reach the upstream or to keep the connection:
+// refused, reset, DNS, TLS. Its text never holds the request URL.
+type NetworkError struct {
+	Host string
+	Err  error
+}
+
+func (e *NetworkError) Error() string {
+	return fmt.Sprintf("request to %s failed: %v", e.Host, e.Err)
+}
+
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+// Reasons a request can fail, as returned by Reason. They are stable: metric
+// labels and alerts use them.
+const (
+	ReasonMisconfigured = "misconfigured"
+	ReasonUnauthorized  = "unauthorized"
+	ReasonRateLimited   = "rate_limited"
+	ReasonUpstreamError = "upstream_error"
+	ReasonTimeout       = "timeout"
+	ReasonBadBody       = "bad_body"
+	ReasonTooLarge      = "too_large"
+	ReasonNetwork       = "network"
+	ReasonNotFound      = "not_found"
+)
+
+// Reason classifies err into one of the Reason constants; "" for nil.
+func Reason(err error) string {
+	var (
+		mis  *MisconfigurationError
+		un   *UnauthorizedError
+		rl   *RateLimitError
+		st   *StatusError
+		to   *TimeoutError
+		body *BodyError
+		big  *TooLargeError
+		nf   *NotFoundError
+	)
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &big): // before body errors: a cap hit mid-record is not a bad body
+		return ReasonTooLarge
+	case errors.As(err, &to):
+		return ReasonTimeout
+	case errors.As(err, &mis):
+		return ReasonMisconfigured
+	case errors.As(err, &un):
+		return ReasonUnauthorized
+	case errors.As(err, &rl):
+		return ReasonRateLimited
+	case errors.As(err, &nf):
+		return ReasonNotFound
+	case errors.As(err, &st):
+		return ReasonUpstreamError
+	case errors.As(err, &body):
+		return ReasonBadBody
+	default:
+		return ReasonNetwork
+	}
+}
+
+// NotFoundError is the batches API's 404 (or an envelope with Success false
+// and code 404) for one batch: the batch is unknown upstream.
+type NotFoundError struct {
+	ID          string
+	Description string
+}
+
+func (e *NotFoundError) Error() string {
+	msg := fmt.Sprintf("batch %q not found", e.ID)
+	if e.Description != "" {
+		msg += ": " + e.Description
+	}
+	return msg
+}
+
+// Redacted is what a secret is replaced by in errors and logs.
+const Redacted = "<redacted>"
+
+// redact replaces every occurrence of each secret in s. Secrets shorter
+// than four characters are ignored: replacing them would garble the text
+// without protecting anything.
+func redact(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, Redacted)
+		}
+	}
+	return s
+}
+
+// sanitizeMessage makes an upstream message safe and short enough to log:
+// secrets redacted, valid UTF-8, one line, at most 200 characters.
+func sanitizeMessage(msg string, secrets ...string) string {
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	msg = redact(msg, secrets...)
+	fields := strings.Fields(msg)
+	for i, f := range fields {
+		if looksPersonal(f) {
+			fields[i] = Redacted
+		}
+	}
+	msg = strings.Join(fields, " ")
+	if utf8.RuneCountInString(msg) > 200 {
+		r := []rune(msg)
+		msg = string(r[:200]) + "…"
+	}
+	return msg
+}
+
+// looksPersonal reports whether a word of an upstream message could be a
+// recipient's email address or phone number. Upstream messages are not
+// supposed to carry either, but nothing guarantees it.
+func looksPersonal(word string) bool {
+	if strings.Contains(word, "@") {
+		return true
+	}
+	digits := 0
+	for i := 0; i < len(word); i++ {
+		if word[i] >= '0' && word[i] <= '9' {
+			digits++
+		}
+	}
+	return digits >= 10
+}

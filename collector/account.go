@@ -1,0 +1,305 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/b2see-exporter/b2see_exporter/b2see"
+)
+
+// Source reads an account's batch records; *b2see.Client is one.
+type Source interface {
+	Cakes(ctx context.Context, fn func(*b2see.Batch) error) error
+}
+
+// AccountOptions describe one account.
+type AccountOptions struct {
+	// Name is the value of the account label.
+	Name   string
+	Source Source
+	// SenderLabel keeps the sender label; without it the series of all
+	// senders of a product type are summed, for accounts with very many
+	// senders.
+	SenderLabel bool
+	// MinInterval, when positive, is the least time between two reads of
+	// the upstream: scrapes within it are served from the last result.
+	MinInterval time.Duration
+	Logger      *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Account reads one B2see account and keeps what outlives a scrape: the
+// last good window, the error counts and the upstream's request figures.
+// Its methods are safe for concurrent use.
+type Account struct {
+	opts   AccountOptions
+	logger *slog.Logger
+	now    func() time.Time
+	group  singleflight.Group
+
+	mu          sync.Mutex
+	last        *window // last successful read
+	lastSuccess time.Time
+	lastAttempt time.Time
+	lastResult  *readResult
+	retryAt     time.Time // no upstream call before, after a 429
+	failing     string    // the failure last logged at warning level
+	scrapeErrs  map[string]uint64
+	requests    map[requestKey]uint64
+	durations   map[string]*durationHist
+}
+
+type requestKey struct{ endpoint, outcome string }
+
+// readResult is the outcome of one read of the upstream, shared by the
+// scrapes that waited for it.
+type readResult struct {
+	err  error
+	at   time.Time
+	took time.Duration
+}
+
+// NewAccount returns an account that reads through opts.Source.
+func NewAccount(opts AccountOptions) *Account {
+	a := &Account{
+		opts:       opts,
+		logger:     opts.Logger,
+		now:        opts.Now,
+		scrapeErrs: map[string]uint64{},
+		requests:   map[requestKey]uint64{},
+		durations:  map[string]*durationHist{},
+	}
+	if a.logger == nil {
+		a.logger = slog.New(slog.DiscardHandler)
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	a.logger = a.logger.With("account", opts.Name)
+	return a
+}
+
+// Name is the account's label value.
+func (a *Account) Name() string { return a.opts.Name }
+
+// Status is what the landing page shows of an account.
+type Status struct {
+	Name        string
+	Up          bool
+	LastAttempt time.Time // zero before the first read
+	LastSuccess time.Time
+	Batches     int64  // distinct batches in the last good read
+	LastError   string // redacted; "" when the last read succeeded
+}
+
+// Status reports the account's last read.
+func (a *Account) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := Status{Name: a.opts.Name, LastAttempt: a.lastAttempt, LastSuccess: a.lastSuccess}
+	if a.last != nil {
+		s.Batches = a.last.batchCount()
+	}
+	if a.lastResult != nil {
+		s.Up = a.lastResult.err == nil
+		if a.lastResult.err != nil {
+			s.LastError = a.lastResult.err.Error()
+		}
+	}
+	return s
+}
+
+// errRateLimited is the reason of a scrape skipped because the upstream
+// asked us to wait.
+type rateLimitedUntil struct{ until time.Time }
+
+func (e rateLimitedUntil) Error() string {
+	return fmt.Sprintf("upstream asked to wait until %s (429 Retry-After): not calling it before", e.until.UTC().Format(time.RFC3339))
+}
+
+// scrape returns the account's result for one scrape: a fresh read, or the
+// last result within the minimum interval, or an error.
+func (a *Account) scrape(ctx context.Context) (res *readResult, win *window, lastSuccess time.Time) {
+	now := a.now()
+	a.mu.Lock()
+	switch {
+	case a.lastResult != nil && a.opts.MinInterval > 0 && now.Sub(a.lastAttempt) < a.opts.MinInterval:
+		res = a.lastResult
+	case now.Before(a.retryAt):
+		res = &readResult{err: rateLimitedUntil{a.retryAt}, at: now}
+	}
+	a.mu.Unlock()
+
+	if res == nil {
+		// Concurrent scrapes share one read. It must outlive the scrape that
+		// started it, whose client may go away, but not its deadline.
+		ch := a.group.DoChan("", func() (any, error) {
+			rctx := context.WithoutCancel(ctx)
+			if dl, ok := ctx.Deadline(); ok {
+				var cancel context.CancelFunc
+				rctx, cancel = context.WithDeadline(rctx, dl)
+				defer cancel()
+			}
+			return a.read(rctx), nil
+		})
+		select {
+		case r := <-ch:
+			res = r.Val.(*readResult)
+		case <-ctx.Done():
+			res = &readResult{err: &b2see.TimeoutError{Op: "waiting for the scrape's deadline"}, at: now}
+		}
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if res.err != nil {
+		a.scrapeErrs[reason(res.err)]++
+	}
+	return res, a.last, a.lastSuccess
+}
+
+// reason is b2see.Reason, and rate_limited for a call we did not make.
+func reason(err error) string {
+	var rl rateLimitedUntil
+	if errors.As(err, &rl) {
+		return b2see.ReasonRateLimited
+	}
+	return b2see.Reason(err)
+}
+
+// read calls the upstream once and records the outcome.
+func (a *Account) read(ctx context.Context) *readResult {
+	start := a.now()
+	w := newWindow(a.opts.SenderLabel)
+	err := a.opts.Source.Cakes(ctx, func(b *b2see.Batch) error {
+		w.add(b)
+		return nil
+	})
+	took := a.now().Sub(start)
+	res := &readResult{err: err, at: start, took: took}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.countRequest("cakes", err, took)
+	a.lastAttempt, a.lastResult = start, res
+	if err == nil {
+		a.last, a.lastSuccess = w, start
+		if a.failing != "" {
+			a.logger.Info("B2see API answers again")
+			a.failing = ""
+		}
+		return res
+	}
+	var rl *b2see.RateLimitError
+	if errors.As(err, &rl) && rl.RetryAfter > 0 {
+		a.retryAt = start.Add(rl.RetryAfter)
+	}
+	// Log a failure once when it starts or changes, not on every scrape.
+	if msg := err.Error(); msg != a.failing {
+		a.logger.Warn("reading the B2see API failed", "reason", reason(err), "err", msg)
+		a.failing = msg
+	} else {
+		a.logger.Debug("reading the B2see API still fails", "reason", reason(err), "err", msg)
+	}
+	return res
+}
+
+// countRequest records one upstream request. a.mu must be held.
+func (a *Account) countRequest(endpoint string, err error, took time.Duration) {
+	outcome := reason(err)
+	if outcome == "" {
+		outcome = "success"
+	}
+	a.requests[requestKey{endpoint, outcome}]++
+	h := a.durations[endpoint]
+	if h == nil {
+		h = &durationHist{counts: make([]uint64, len(requestDurationBuckets))}
+		a.durations[endpoint] = h
+	}
+	h.observe(took.Seconds())
+}
+
+// collect scrapes the account and emits its metrics.
+func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
+	start := time.Now()
+	res, win, lastSuccess := a.scrape(ctx)
+	name := a.opts.Name
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	up := 0.0
+	if res.err == nil {
+		up = 1
+	}
+	gauge(upDesc, up, name)
+	gauge(scrapeDurationDesc, time.Since(start).Seconds(), name)
+	if !lastSuccess.IsZero() {
+		gauge(lastSuccessDesc, float64(lastSuccess.UnixNano())/1e9, name)
+		gauge(dataAgeDesc, max(a.now().Sub(lastSuccess).Seconds(), 0), name)
+	}
+	if win != nil {
+		win.collect(ch, name)
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range scrapeErrorReasons {
+		ch <- prometheus.MustNewConstMetric(scrapeErrorsDesc, prometheus.CounterValue, float64(a.scrapeErrs[r]), name, r)
+	}
+	keys := make([]requestKey, 0, len(a.requests))
+	for k := range a.requests {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].endpoint+keys[i].outcome < keys[j].endpoint+keys[j].outcome })
+	for _, k := range keys {
+		ch <- prometheus.MustNewConstMetric(upstreamRequestsDesc, prometheus.CounterValue, float64(a.requests[k]), name, k.endpoint, k.outcome)
+	}
+	for endpoint, h := range a.durations {
+		ch <- h.metric(upstreamDurationDesc, name, endpoint)
+	}
+}
+
+// scrapeErrorReasons are exported from the start at 0, so that rate() and
+// increase() see the first failure.
+var scrapeErrorReasons = []string{
+	b2see.ReasonMisconfigured, b2see.ReasonUnauthorized, b2see.ReasonRateLimited,
+	b2see.ReasonUpstreamError, b2see.ReasonTimeout, b2see.ReasonBadBody,
+	b2see.ReasonTooLarge, b2see.ReasonNetwork,
+}
+
+var requestDurationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
+// durationHist is a histogram kept by hand, so that it can be emitted as a
+// const metric with the account's label.
+type durationHist struct {
+	counts []uint64
+	count  uint64
+	sum    float64
+}
+
+func (h *durationHist) observe(v float64) {
+	h.count++
+	h.sum += v
+	if i := sort.SearchFloat64s(requestDurationBuckets, v); i < len(h.counts) {
+		h.counts[i]++
+	}
+}
+
+func (h *durationHist) metric(d *prometheus.Desc, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(requestDurationBuckets))
+	var cum uint64
+	for i, ub := range requestDurationBuckets {
+		cum += h.counts[i]
+		buckets[ub] = cum
+	}
+	return prometheus.MustNewConstHistogram(d, h.count, h.sum, buckets, labels...)
+}

@@ -1,0 +1,85 @@
+package collector
+
+import "github.com/prometheus/client_golang/prometheus"
+
+const namespace = "b2see"
+
+// Label names.
+const (
+	labelAccount     = "account"
+	labelProductType = "product_type"
+	labelSender      = "sender"
+)
+
+var seriesLabels = []string{labelAccount, labelProductType, labelSender}
+
+func newDesc(name, help string, labels []string, extra ...string) *prometheus.Desc {
+	all := append(append([]string(nil), labels...), extra...)
+	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, all, nil)
+}
+
+var (
+	upDesc = newDesc("up",
+		"1 if the last read of the account's Batch Data API succeeded, 0 if it failed.",
+		[]string{labelAccount})
+	scrapeDurationDesc = newDesc("scrape_duration_seconds",
+		"How long reading and aggregating the account's batch records took.",
+		[]string{labelAccount})
+	lastSuccessDesc = newDesc("last_success_timestamp_seconds",
+		"Unix time of the last successful read of the account's batch records.",
+		[]string{labelAccount})
+	dataAgeDesc = newDesc("data_age_seconds",
+		"Age of the batch data served for the account: 0 when read on this scrape, more when served from the last good read.",
+		[]string{labelAccount})
+	scrapeErrorsDesc = newDesc("scrape_errors_total",
+		"Scrapes of the account that failed, by reason.",
+		[]string{labelAccount}, "reason")
+	upstreamRequestsDesc = newDesc("upstream_requests_total",
+		"Requests made to the B2see APIs, by endpoint and outcome.",
+		[]string{labelAccount}, "endpoint", "outcome")
+	upstreamDurationDesc = newDesc("upstream_request_duration_seconds",
+		"Duration of requests to the B2see APIs, body included.",
+		[]string{labelAccount}, "endpoint")
+
+	batchesDesc = newDesc("batches",
+		"Batches in the history window.", seriesLabels)
+	batchesSentDesc = newDesc("batches_sent",
+		"Batches in the history window that were sent.", seriesLabels)
+	batchesWatchedDesc = newDesc("batches_watched",
+		"Batches in the history window whose landing page was watched at least once.", seriesLabels)
+	landingPageWatchesDesc = newDesc("landing_page_watches",
+		"Landing page watches of the batches in the history window.", seriesLabels)
+	videoPlaysDesc = newDesc("video_plays",
+		"Video plays of the batches in the history window.", seriesLabels)
+	linkClicksDesc = newDesc("link_clicks",
+		"Link clicks on the landing pages of the batches in the history window, by link.", seriesLabels, "link")
+	customerActionsDesc = newDesc("customer_actions",
+		"Batches in the history window by the state of the customer's action.", seriesLabels, "state")
+	customerActionValueDesc = newDesc("customer_action_value",
+		"Sum of the customer action prices of the batches in the history window, by state, in the account's currency.", seriesLabels, "state")
+	paymentOutcomesDesc = newDesc("customer_payment_outcomes",
+		"Batches in the history window by the outcome of the customer's payment.", seriesLabels, "outcome")
+	ratingsDesc = newDesc("customer_ratings",
+		"Batches in the history window by the customer's rating.", seriesLabels, "rating")
+	timeToFirstWatchDesc = newDesc("time_to_first_watch_seconds",
+		"Time from sending a batch to the first watch of its landing page, over the batches in the history window.",
+		[]string{labelAccount, labelProductType})
+)
+
+// Link label values of b2see_link_clicks.
+var linkNames = [3]string{"image", "facebook", "google"}
+
+// timeToFirstWatchBuckets span a minute to a month: customers open a video
+// within minutes or days.
+var timeToFirstWatchBuckets = []float64{
+	60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 12 * 3600,
+	86400, 2 * 86400, 4 * 86400, 7 * 86400, 14 * 86400, 30 * 86400,
+}
+
+var allDescs = []*prometheus.Desc{
+	upDesc, scrapeDurationDesc, lastSuccessDesc, dataAgeDesc, scrapeErrorsDesc,
+	upstreamRequestsDesc, upstreamDurationDesc,
+	batchesDesc, batchesSentDesc, batchesWatchedDesc, landingPageWatchesDesc, videoPlaysDesc,
+	linkClicksDesc, customerActionsDesc, customerActionValueDesc, paymentOutcomesDesc, ratingsDesc,
+	timeToFirstWatchDesc,
+}

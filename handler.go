@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/b2see-exporter/b2see_exporter/collector"
+)
+
+// scrapeTimeout is how long a scrape may read the upstream: Prometheus'
+// X-Prometheus-Scrape-Timeout-Seconds less offset, so that the answer
+// arrives before Prometheus gives up, and never more than limit.
+func scrapeTimeout(r *http.Request, limit, offset time.Duration) time.Duration {
+	v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds")
+	if v == "" {
+		return limit
+	}
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil || secs <= 0 {
+		return limit
+	}
+	t := time.Duration(secs*float64(time.Second)) - offset
+	if t <= 0 {
+		// A timeout shorter than the offset: use what there is.
+		t = time.Duration(secs * float64(time.Second))
+	}
+	return min(t, limit)
+}
+
+// metricsHandler serves the exporter's own metrics (from gatherer) and those
+// of the accounts that accounts returns, read within the scrape's deadline.
+// A fresh registry per request carries that deadline to the collector.
+type metricsHandler struct {
+	gatherer    prometheus.Gatherer
+	accounts    func(r *http.Request) []*collector.Account
+	timeout     time.Duration
+	offset      time.Duration
+	concurrency int
+	logger      *slog.Logger
+}
+
+func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), scrapeTimeout(r, h.timeout, h.offset))
+	defer cancel()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector.New(ctx, h.accounts(r), h.concurrency))
+	gatherers := prometheus.Gatherers{reg}
+	if h.gatherer != nil {
+		gatherers = append(gatherers, h.gatherer)
+	}
+	promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(h.logger.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+	}).ServeHTTP(w, r)
+}

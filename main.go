@@ -1,0 +1,199 @@
+// Command b2see_exporter exports the video engagement of B2see accounts
+// (batches sent and watched, plays, clicks, customer actions) as Prometheus
+// metrics.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
+	"github.com/prometheus/client_golang/prometheus"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/b2see-exporter/b2see_exporter/b2see"
+	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/collector"
+)
+
+const exporterName = "b2see_exporter"
+
+// defaultListenAddress lies outside 9100-9999, the fully allocated range of
+// Prometheus' default port allocations.
+const defaultListenAddress = ":10133"
+
+// flags are the command line, parsed once.
+type flags struct {
+	telemetryPath string
+	web           *web.FlagConfig
+
+	url           string
+	cakesPath     string
+	customerID    string
+	apiKeyFile    string
+	accountName   string
+	daysOfHistory int
+	maxBodySize   units.Base2Bytes
+	senderLabel   bool
+	timeout       time.Duration
+	timeoutOffset time.Duration
+	minInterval   time.Duration
+
+	demo bool
+}
+
+func parseFlags(app *kingpin.Application, args []string, logConfig *promslog.Config) (*flags, error) {
+	f := &flags{}
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.telemetryPath)
+	f.web = webflag.AddFlags(app, defaultListenAddress)
+
+	app.Flag("b2see.url", "Base URL of B2see's public API.").Default(b2see.DefaultURL).StringVar(&f.url)
+	app.Flag("b2see.cakes-path", "Path of the Batch Data API below --b2see.url; "+b2see.CustomerIDPlaceholder+" is replaced by the customer ID.").Default(b2see.DefaultCakesPath).StringVar(&f.cakesPath)
+	app.Flag("b2see.customer-id", "B2see customer ID of the account.").Envar("B2SEE_CUSTOMER_ID").StringVar(&f.customerID)
+	app.Flag("b2see.api-key-file", "File holding the account's API key. Without it the key is read from the environment variable B2SEE_API_KEY; it is never given as a flag's value.").StringVar(&f.apiKeyFile)
+	app.Flag("b2see.account-name", "Value of the account label; the customer ID when empty.").StringVar(&f.accountName)
+	app.Flag("b2see.days-of-history", "How many days of batches to read on each scrape.").Default("30").IntVar(&f.daysOfHistory)
+	app.Flag("b2see.max-body-size", "Largest answer of the Batch Data API to read, after decompression.").Default("1GiB").BytesVar(&f.maxBodySize)
+	app.Flag("b2see.sender-label", "Label engagement series with the sending user. Turn off (--no-b2see.sender-label) for accounts with very many senders.").Default("true").BoolVar(&f.senderLabel)
+	app.Flag("b2see.timeout", "Longest time a scrape may wait for the upstream, whatever Prometheus' scrape timeout.").Default("30s").DurationVar(&f.timeout)
+	app.Flag("b2see.timeout-offset", "Taken off Prometheus' scrape timeout, so the answer arrives before Prometheus gives up.").Default("500ms").DurationVar(&f.timeoutOffset)
+	app.Flag("b2see.min-interval", "Least time between two reads of an account's upstream; scrapes within it are served from the last result. 0 reads on every scrape.").Default("0s").DurationVar(&f.minInterval)
+
+	app.Flag("demo", "Serve metrics from a built-in fake B2see API, with no account needed.").BoolVar(&f.demo)
+
+	promslogflag.AddFlags(app, logConfig)
+	app.Version(version.Print(exporterName))
+	app.HelpFlag.Short('h')
+	if _, err := app.Parse(args); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func main() {
+	logConfig := &promslog.Config{}
+	app := kingpin.New(exporterName, "Prometheus exporter for B2see video engagement.")
+	f, err := parseFlags(app, os.Args[1:], logConfig)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
+		os.Exit(2)
+	}
+	logger := promslog.New(logConfig)
+	if err := run(f, logger); err != nil {
+		logger.Error(err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(f *flags, logger *slog.Logger) error {
+	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
+
+	if f.demo {
+		srv := b2seetest.NewServer(b2seetest.Config{})
+		defer srv.Close()
+		f.url, f.cakesPath, f.customerID = srv.URL, b2see.DefaultCakesPath, srv.CustomerID()
+		os.Setenv("B2SEE_API_KEY", srv.APIKey())
+		logger.Info("demo mode: reading a built-in fake B2see API", "url", srv.URL)
+	}
+	acc, err := accountFromFlags(f, logger)
+	if err != nil {
+		return err
+	}
+
+	prometheus.MustRegister(versioncollector.NewCollector(exporterName))
+	accounts := []*collector.Account{acc}
+
+	mux := http.NewServeMux()
+	mux.Handle(f.telemetryPath, &metricsHandler{
+		gatherer:    prometheus.DefaultGatherer,
+		accounts:    func(*http.Request) []*collector.Account { return accounts },
+		timeout:     f.timeout,
+		offset:      f.timeoutOffset,
+		concurrency: collector.DefaultConcurrency,
+		logger:      logger,
+	})
+	if f.telemetryPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "B2see Exporter",
+			Description: "Prometheus exporter for B2see video engagement",
+			Version:     version.Info(),
+			Links:       []web.LandingLinks{{Address: f.telemetryPath, Text: "Metrics"}},
+		})
+		if err != nil {
+			return err
+		}
+		mux.Handle("/", landing)
+	}
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return web.ListenAndServe(server, f.web, logger)
+}
+
+// accountFromFlags builds the single account that the --b2see.* flags
+// describe. Its errors never hold the key.
+func accountFromFlags(f *flags, logger *slog.Logger) (*collector.Account, error) {
+	if f.customerID == "" {
+		return nil, errors.New("no customer ID: set --b2see.customer-id or B2SEE_CUSTOMER_ID (or use --demo)")
+	}
+	key, err := readAPIKey(f.apiKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	client, err := b2see.NewClient(b2see.Config{
+		URL:           f.url,
+		CakesPath:     f.cakesPath,
+		CustomerID:    f.customerID,
+		APIKey:        key,
+		DaysOfHistory: f.daysOfHistory,
+		MaxBodyBytes:  int64(f.maxBodySize),
+		HTTPClient:    &http.Client{},
+		UserAgent:     exporterName + "/" + version.Version,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", f.customerID, err)
+	}
+	name := f.accountName
+	if name == "" {
+		name = f.customerID
+	}
+	return collector.NewAccount(collector.AccountOptions{
+		Name:        name,
+		Source:      client,
+		SenderLabel: f.senderLabel,
+		MinInterval: f.minInterval,
+		Logger:      logger,
+	}), nil
+}
+
+// readAPIKey reads the key from file, or else from B2SEE_API_KEY.
+func readAPIKey(file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("reading the API key file: %w", err)
+		}
+		key := strings.TrimSpace(string(b))
+		if !b2see.ValidAPIKey(key) {
+			return "", fmt.Errorf("the API key in %s is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", file)
+		}
+		return key, nil
+	}
+	key := strings.TrimSpace(os.Getenv("B2SEE_API_KEY"))
+	if key == "" {
+		return "", errors.New("no API key: set --b2see.api-key-file or B2SEE_API_KEY")
+	}
+	if !b2see.ValidAPIKey(key) {
+		return "", errors.New("the API key in B2SEE_API_KEY is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+	}
+	return key, nil
+}
