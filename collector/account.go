@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,8 @@ type Account struct {
 	logger *slog.Logger
 	now    func() time.Time
 	group  singleflight.Group
+	// waiting counts scrapes waiting on a read in flight, for tests.
+	waiting atomic.Int64
 
 	mu          sync.Mutex
 	last        *window // last successful read
@@ -151,12 +154,14 @@ func (a *Account) scrape(ctx context.Context) (res *readResult, win *window, las
 			}
 			return a.read(rctx), nil
 		})
+		a.waiting.Add(1)
 		select {
 		case r := <-ch:
 			res = r.Val.(*readResult)
 		case <-ctx.Done():
-			res = &readResult{err: &b2see.TimeoutError{Op: "waiting for the scrape's deadline"}, at: now}
+			res = &readResult{err: &b2see.TimeoutError{Op: "waiting for the upstream"}, at: now}
 		}
+		a.waiting.Add(-1)
 	}
 
 	a.mu.Lock()
