@@ -4,7 +4,6 @@ import (
 	"sort"
 	"strconv"
 
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
@@ -210,4 +209,3 @@ func (w *window) batchCount() int64 {
 	}
 	return n
 }
-
