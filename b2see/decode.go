@@ -26,6 +26,9 @@ const (
 	// product types, states). Past it new values are still decoded, just
 	// not shared.
 	maxInterned = 4096
+	// maxInternLen keeps long strings out of the table, so that a hostile
+	// body cannot fill it with megabytes. Real names and states are short.
+	maxInternLen = 128
 )
 
 // BodyError reports a response body that is not a valid array of batch records.
@@ -965,7 +968,7 @@ func (d *Decoder) internString(s []byte) string {
 		return v
 	}
 	v := string(s)
-	if len(d.intern) < maxInterned {
+	if len(d.intern) < maxInterned && len(v) <= maxInternLen {
 		d.intern[v] = v
 	}
 	return v

@@ -10,11 +10,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
+	"unicode/utf8"
 )
 
 // decodeAll decodes every record of r until io.EOF or the first error.
@@ -521,6 +523,20 @@ func TestDecodeInternBounded(t *testing.T) {
 	if len(d.intern) > maxInterned {
 		t.Errorf("intern table holds %d strings, over the bound %d", len(d.intern), maxInterned)
 	}
+
+	long := strings.Repeat("n", maxInternLen+1)
+	d = NewDecoder(strings.NewReader(`[{"SendingUserName": "short"}, {"ProductType": "` + long + `"}]`))
+	for _, want := range []string{"short", long} {
+		if err := d.Next(&b); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.SendingUserName + b.ProductType; got != want {
+			t.Fatalf("decoded %q, want %q", got, want)
+		}
+	}
+	if _, ok := d.intern[long]; ok || len(d.intern) != 1 {
+		t.Errorf("intern table holds %d strings, want only the short one", len(d.intern))
+	}
 }
 
 // diffRecord is a record with the variations .NET writers produce, for the
@@ -684,4 +700,151 @@ func TestDecodeDifferential(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oracleKinds gives the expected JSON kind of each kept field by its
+// lower-case name, independently of the decoder's own table.
+var oracleKinds = map[string]byte{
+	"batchid": 'i', "landingpagewatchcount": 'i', "videoplaycount": 'i',
+	"imagelinkclicks": 'i', "facebookclicks": 'i', "googleclicks": 'i',
+	"customeractionprice": 'f', "customerrating": 'f',
+	"datecreated": 'd', "datesent": 'd', "landingpagefirstwatched": 'd',
+	"landingpagelastwatched": 'd', "customeractiondate": 'd',
+	"sendingusername": 's', "producttype": 's', "customeractionstate": 's',
+	"customeractionpaymentoutcome": 's',
+}
+
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// oracleValue reports whether raw, a valid JSON value, suits a field of kind k.
+func oracleValue(k byte, raw []byte) bool {
+	if string(raw) == "null" {
+		return true
+	}
+	if k == 's' || k == 'd' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return false
+		}
+		_, err := parseTime([]byte(s))
+		return k == 's' || err == nil
+	}
+	text := string(raw)
+	if raw[0] == '"' {
+		if json.Unmarshal(raw, &text) != nil {
+			return false
+		}
+		if text == "" {
+			return true
+		}
+		if !jsonNumber.MatchString(text) {
+			return false
+		}
+	} else if !jsonNumber.MatchString(text) {
+		return false
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		return false
+	}
+	if k == 'f' {
+		return true
+	}
+	if !strings.ContainsAny(text, ".eE") {
+		_, err := strconv.ParseInt(text, 10, 64)
+		return err == nil
+	}
+	return f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63
+}
+
+// oracleShape reports whether a valid JSON body is null or an array of
+// nulls and objects whose kept fields all have values of the right kind.
+func oracleShape(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	if tok == nil {
+		return true
+	}
+	if tok != json.Delim('[') {
+		return false
+	}
+	for dec.More() {
+		var elem json.RawMessage
+		if err := dec.Decode(&elem); err != nil {
+			return false
+		}
+		if string(elem) == "null" {
+			continue
+		}
+		ed := json.NewDecoder(bytes.NewReader(elem))
+		if tok, err := ed.Token(); err != nil || tok != json.Delim('{') {
+			return false
+		}
+		for ed.More() {
+			key, err := ed.Token()
+			if err != nil {
+				return false
+			}
+			var raw json.RawMessage
+			if err := ed.Decode(&raw); err != nil {
+				return false
+			}
+			lower := []byte(key.(string))
+			for i, c := range lower {
+				if 'A' <= c && c <= 'Z' {
+					lower[i] = c + 'a' - 'A'
+				}
+			}
+			if k, ok := oracleKinds[string(lower)]; ok && !oracleValue(k, raw) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func FuzzDecode(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, file := range files {
+		f.Add(readFixture(f, file[len("testdata/"):]))
+	}
+	for _, s := range []string{`[]`, `null`, `[{"a":[1,{"b":"\u00e9"}]}]`, `[{"VideoPlayCount":"3.0"}]`, `[{"BatchId":1e2}]`,
+		`[{"CustomerRating":"-0.5e3","GoogleClicks":"1E2","DateSent":"\/Date(0)\/","\u0062atchid":"7"}]`,
+		`[{"datesent":"2021-05-13 10:53:44.5-05:00","X":[[[{"y":[]}]]],"producttype":"a\"b"},null,{}]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, err := decodeAll(t, bytes.NewReader(data))
+		var be *BodyError
+		if err != nil && !errors.As(err, &be) {
+			t.Fatalf("error %v is not a *BodyError", err)
+		}
+		// Every split of the input across reads must give the same result.
+		recs2, err2 := decodeAll(t, iotest.OneByteReader(bytes.NewReader(data)))
+		if fmt.Sprint(err) != fmt.Sprint(err2) || len(recs) != len(recs2) {
+			t.Fatalf("whole read: %d records, %v; byte by byte: %d records, %v", len(recs), err, len(recs2), err2)
+		}
+		for i := range recs {
+			if diff := diffBatch(recs2[i], recs[i]); diff != "" {
+				t.Fatalf("record %d differs byte by byte: %s", i, diff)
+			}
+		}
+
+		body := bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+		valid := json.Valid(body) && utf8.Valid(body)
+		switch {
+		case !valid && err == nil:
+			t.Fatalf("accepted a body that is not valid JSON")
+		case valid && oracleShape(body) && err != nil:
+			t.Fatalf("rejected a valid, well-shaped body: %v", err)
+		case valid && !oracleShape(body) && err == nil:
+			t.Fatalf("accepted a body of the wrong shape")
+		}
+	})
 }
