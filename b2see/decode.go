@@ -1,0 +1,1085 @@
+package b2see
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+const (
+	// bufSize is the read buffer. Records are ~800 bytes, so one buffer
+	// holds dozens of them and refills are rare.
+	bufSize = 64 << 10
+	// maxToken caps a single string or number. The buffer grows only to hold
+	// one token whole, so this also caps the buffer, whatever a hostile or
+	// broken body holds.
+	maxToken = 1 << 20
+	// maxDepth matches encoding/json, so that every body json.Valid accepts
+	// nests shallowly enough for the decoder too.
+	maxDepth = 10000
+	// maxInterned bounds the table of distinct kept strings (sender names,
+	// product types, states). Past it new values are still decoded, just
+	// not shared.
+	maxInterned = 4096
+	// maxInternLen keeps long strings out of the table, so that a hostile
+	// body cannot fill it with megabytes. Real names and states are short.
+	maxInternLen = 128
+)
+
+// BodyError reports a response body that is not a valid array of batch records.
+// It never quotes the body: only the byte offset and what was wrong.
+type BodyError struct {
+	Offset int64
+	Reason string
+}
+
+func (e *BodyError) Error() string {
+	return fmt.Sprintf("bad response body at byte %d: %s", e.Offset, e.Reason)
+}
+
+// Decoder reads a JSON array of batch records from a stream, one record at a time.
+//
+// It scans bytes itself over a fixed buffer rather than use encoding/json:
+// bodies of large dealer groups run to tens of megabytes, and the decoder
+// must keep pace with the network without memory growing with the body.
+// Fields the exporter does not use, recipients' personal data among them,
+// are validated and skipped without being copied.
+type Decoder struct {
+	r    io.Reader
+	buf  []byte
+	pos  int   // next unread byte in buf
+	end  int   // end of valid data in buf
+	base int64 // stream offset of buf[0]
+	rerr error // sticky error from r, io.EOF included
+
+	state   int
+	elem    int   // index of the next array element, for messages
+	err     error // sticky result of Next once it failed or finished
+	stack   []byte
+	scratch []byte
+	intern  map[string]string
+}
+
+// Decoder states.
+const (
+	stateStart = iota
+	stateFirst // after '[': an element or ']'
+	stateNext  // after an element: ',' or ']'
+)
+
+// NewDecoder returns a decoder reading from r. It reads in large chunks, so r
+// need not be buffered.
+func NewDecoder(r io.Reader) *Decoder {
+	return &Decoder{
+		r:      r,
+		buf:    make([]byte, bufSize),
+		intern: make(map[string]string),
+	}
+}
+
+// InputOffset returns the number of bytes consumed so far.
+func (d *Decoder) InputOffset() int64 { return d.base + int64(d.pos) }
+
+// Next decodes the next record into b, overwriting every field. It returns io.EOF
+// after the closing ']' once it has checked that only whitespace follows.
+func (d *Decoder) Next(b *Batch) error {
+	if d.err != nil {
+		return d.err
+	}
+	err := d.next(b)
+	if err != nil {
+		d.err = err
+	}
+	return err
+}
+
+func (d *Decoder) next(b *Batch) error {
+	for {
+		switch d.state {
+		case stateStart:
+			if err := d.skipBOM(); err != nil {
+				return err
+			}
+			c, err := d.nonWS()
+			if err != nil {
+				if err == io.EOF {
+					return d.errAt(d.InputOffset(), "empty body")
+				}
+				return err
+			}
+			switch c {
+			case '[':
+				d.pos++
+				d.state = stateFirst
+				continue
+			case 'n':
+				if err := d.literal("null"); err != nil {
+					return err
+				}
+				return d.finish()
+			}
+			if k := kindOf(c); k != "" {
+				return d.errAt(d.InputOffset(), "want an array of batch records, got "+k)
+			}
+			return d.errAt(d.InputOffset(), "invalid character where a value should be")
+		case stateFirst:
+			c, err := d.nonWS()
+			if err != nil {
+				return d.eofTruncated(err, "in the array")
+			}
+			if c == ']' {
+				d.pos++
+				return d.finish()
+			}
+		case stateNext:
+			c, err := d.nonWS()
+			if err != nil {
+				return d.eofTruncated(err, "in the array")
+			}
+			switch c {
+			case ']':
+				d.pos++
+				return d.finish()
+			case ',':
+				d.pos++
+			default:
+				return d.errAt(d.InputOffset(), "want ',' or ']' after an array element")
+			}
+		}
+		// An element must follow.
+		c, err := d.nonWS()
+		if err != nil {
+			return d.eofTruncated(err, "in the array")
+		}
+		d.state = stateNext
+		d.elem++
+		switch c {
+		case '{':
+			return d.record(b)
+		case 'n':
+			// .NET lists may hold null entries; they carry no record.
+			if err := d.literal("null"); err != nil {
+				return err
+			}
+			continue
+		}
+		if k := kindOf(c); k != "" {
+			return d.errAt(d.InputOffset(), fmt.Sprintf("element %d of the array is %s, want a batch record object", d.elem-1, k))
+		}
+		return d.errAt(d.InputOffset(), "invalid character where a value should be")
+	}
+}
+
+// finish checks that only whitespace follows the top-level value.
+func (d *Decoder) finish() error {
+	_, err := d.nonWS()
+	if err == nil {
+		return d.errAt(d.InputOffset(), "unexpected data after the end of the top-level value")
+	}
+	return err // io.EOF, or the reader's own error
+}
+
+func kindOf(c byte) string {
+	switch c {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return "a number"
+	}
+	return ""
+}
+
+func (d *Decoder) errAt(off int64, reason string) error {
+	return &BodyError{Offset: off, Reason: reason}
+}
+
+// eofTruncated turns io.EOF from fill into a truncation error; reader and
+// body errors pass through.
+func (d *Decoder) eofTruncated(err error, where string) error {
+	if err == io.EOF {
+		return d.errAt(d.base+int64(d.end), "truncated body: unexpected end "+where)
+	}
+	return err
+}
+
+// fill keeps the unread bytes buf[pos:end], moves them to the front and reads
+// more after them. It returns io.EOF at the end of the stream, a wrapped
+// error of the reader, or a *BodyError when buf[pos:end] is already a whole
+// token's maximum.
+func (d *Decoder) fill() error {
+	if d.rerr != nil {
+		return d.readErr()
+	}
+	if d.pos > 0 {
+		n := copy(d.buf, d.buf[d.pos:d.end])
+		d.base += int64(d.pos)
+		d.pos, d.end = 0, n
+	}
+	if d.end == len(d.buf) {
+		if len(d.buf) >= maxToken {
+			return d.errAt(d.base, fmt.Sprintf("a single token is longer than %d bytes", maxToken))
+		}
+		nb := make([]byte, min(2*len(d.buf), maxToken))
+		copy(nb, d.buf[:d.end])
+		d.buf = nb
+	}
+	for range 100 {
+		n, err := d.r.Read(d.buf[d.end:])
+		d.end += n
+		if err != nil {
+			d.rerr = err
+		}
+		if n > 0 {
+			return nil
+		}
+		if err != nil {
+			return d.readErr()
+		}
+	}
+	d.rerr = io.ErrNoProgress
+	return d.readErr()
+}
+
+func (d *Decoder) readErr() error {
+	if d.rerr == io.EOF {
+		return io.EOF
+	}
+	return fmt.Errorf("reading response body: %w", d.rerr)
+}
+
+// nonWS skips whitespace and returns the next byte without consuming it.
+func (d *Decoder) nonWS() (byte, error) {
+	for {
+		buf, i := d.buf[:d.end], d.pos
+		for ; i < len(buf); i++ {
+			switch c := buf[i]; c {
+			case ' ', '\n', '\r', '\t':
+			default:
+				d.pos = i
+				return c, nil
+			}
+		}
+		d.pos = i
+		if err := d.fill(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// ensure makes n bytes from pos available, or returns io.EOF (or another
+// error) if the stream ends first.
+func (d *Decoder) ensure(n int) error {
+	for d.end-d.pos < n {
+		if err := d.fill(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Decoder) skipBOM() error {
+	if err := d.ensure(3); err != nil && err != io.EOF {
+		return err
+	}
+	if d.end-d.pos >= 3 && d.buf[d.pos] == 0xEF && d.buf[d.pos+1] == 0xBB && d.buf[d.pos+2] == 0xBF {
+		d.pos += 3
+	}
+	return nil
+}
+
+// literal consumes lit (null, true or false), which starts at pos.
+func (d *Decoder) literal(lit string) error {
+	if err := d.ensure(len(lit)); err != nil && err != io.EOF {
+		return err
+	}
+	avail := d.buf[d.pos:d.end]
+	for i := 0; i < len(lit); i++ {
+		if i == len(avail) {
+			return d.eofTruncated(io.EOF, "in a literal")
+		}
+		if avail[i] != lit[i] {
+			return d.errAt(d.InputOffset()+int64(i), "invalid literal, want "+lit)
+		}
+	}
+	d.pos += len(lit)
+	return nil
+}
+
+// strByte classifies bytes inside strings: 0 is plain, anything else needs a look.
+var strByte = func() (t [256]uint8) {
+	for c := range 0x20 {
+		t[c] = 1
+	}
+	t['"'] = 1
+	t['\\'] = 1
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = 1
+	}
+	return t
+}()
+
+// scanString validates the string starting at buf[pos] == '"' and returns its
+// length including the quotes, and whether it holds escapes. It consumes
+// nothing; the whole string is in buf[pos:pos+n] afterwards.
+func (d *Decoder) scanString() (n int, esc bool, err error) {
+	i := 1
+	for {
+		buf := d.buf[d.pos:d.end]
+	scan:
+		for i < len(buf) {
+			c := buf[i]
+			if strByte[c] == 0 {
+				i++
+				continue
+			}
+			switch {
+			case c == '"':
+				return i + 1, esc, nil
+			case c == '\\':
+				esc = true
+				if i+1 >= len(buf) {
+					break scan
+				}
+				switch buf[i+1] {
+				case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+					i += 2
+				case 'u':
+					if i+6 > len(buf) {
+						break scan
+					}
+					for _, h := range buf[i+2 : i+6] {
+						if unhex(h) < 0 {
+							return 0, false, d.errAt(d.InputOffset()+int64(i), "invalid \\u escape in a string")
+						}
+					}
+					i += 6
+				default:
+					return 0, false, d.errAt(d.InputOffset()+int64(i), "invalid escape in a string")
+				}
+			case c < 0x20:
+				return 0, false, d.errAt(d.InputOffset()+int64(i), "control character in a string")
+			default:
+				if !utf8.FullRune(buf[i:]) {
+					break scan
+				}
+				r, size := utf8.DecodeRune(buf[i:])
+				if r == utf8.RuneError && size == 1 {
+					return 0, false, d.errAt(d.InputOffset()+int64(i), "invalid UTF-8 in a string")
+				}
+				i += size
+			}
+		}
+		if err := d.fill(); err != nil {
+			return 0, false, d.eofTruncated(err, "in a string")
+		}
+	}
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c - 'a' + 10)
+	case 'A' <= c && c <= 'F':
+		return int(c - 'A' + 10)
+	}
+	return -1
+}
+
+// unescape decodes the escapes of a validated string body into d.scratch.
+// Lone surrogates become U+FFFD, as encoding/json does.
+func (d *Decoder) unescape(s []byte) []byte {
+	out := d.scratch[:0]
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		switch s[i+1] {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r := hex4(s[i+2:])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					if r2 := utf16.DecodeRune(r, hex4(s[i+2:])); r2 != utf8.RuneError {
+						out = utf8.AppendRune(out, r2)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		default: // '"', '\\', '/'
+			out = append(out, s[i+1])
+		}
+		i += 2
+	}
+	d.scratch = out
+	return out
+}
+
+func hex4(b []byte) rune {
+	return rune(unhex(b[0])<<12 | unhex(b[1])<<8 | unhex(b[2])<<4 | unhex(b[3]))
+}
+
+// numberEnd returns the length of the JSON number at the start of b and
+// whether it is an integer (no fraction or exponent). ok is false if b does
+// not start with a valid number; n == len(b) means the number may go on past b.
+func numberEnd(b []byte) (n int, isInt, ok bool) {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i == len(b) {
+		return i, true, true
+	}
+	switch c := b[i]; {
+	case c == '0':
+		i++
+	case '1' <= c && c <= '9':
+		i++
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	default:
+		return i, false, false
+	}
+	isInt = true
+	if i < len(b) && b[i] == '.' {
+		isInt = false
+		i++
+		if i == len(b) {
+			return i, false, true
+		}
+		if !isDigit(b[i]) {
+			return i, false, false
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		isInt = false
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i == len(b) {
+			return i, false, true
+		}
+		if !isDigit(b[i]) {
+			return i, false, false
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	return i, isInt, true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// validNumber reports whether all of b is one JSON number.
+func validNumber(b []byte) (isInt, ok bool) {
+	n, isInt, ok := numberEnd(b)
+	if !ok || n != len(b) || len(b) == 0 || b[len(b)-1] == '-' || b[len(b)-1] == '.' ||
+		b[len(b)-1] == 'e' || b[len(b)-1] == 'E' || b[len(b)-1] == '+' {
+		return false, false
+	}
+	return isInt, true
+}
+
+// scanNumber validates the number at pos and returns its length; it
+// consumes nothing.
+func (d *Decoder) scanNumber() (n int, isInt bool, err error) {
+	for {
+		n, isInt, ok := numberEnd(d.buf[d.pos:d.end])
+		if !ok {
+			return 0, false, d.errAt(d.InputOffset()+int64(n), "invalid number")
+		}
+		if d.pos+n < d.end {
+			return n, isInt, nil
+		}
+		// A number is never the last byte of a valid body here: top-level
+		// numbers are refused before they are scanned.
+		if err := d.fill(); err != nil {
+			return 0, false, d.eofTruncated(err, "in a number")
+		}
+	}
+}
+
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseFloat converts a validated JSON number. Prices like 12.50 take the
+// exact fast path: an integer mantissa below 2^53 scaled by a power of ten
+// that float64 holds exactly rounds correctly in one operation.
+func parseFloat(b []byte) (float64, error) {
+	i, neg := 0, false
+	if b[0] == '-' {
+		neg, i = true, 1
+	}
+	var mant uint64
+	exp := 0
+	slow := false
+	for ; i < len(b) && isDigit(b[i]); i++ {
+		if mant > 1e17 {
+			slow = true
+			break
+		}
+		mant = mant*10 + uint64(b[i]-'0')
+	}
+	if !slow && i < len(b) && b[i] == '.' {
+		for i++; i < len(b) && isDigit(b[i]); i++ {
+			if mant > 1e17 {
+				slow = true
+				break
+			}
+			mant = mant*10 + uint64(b[i]-'0')
+			exp--
+		}
+	}
+	if !slow && i < len(b) {
+		// Exponent: 'e' or 'E', optional sign, digits.
+		i++
+		eneg := false
+		if b[i] == '+' || b[i] == '-' {
+			eneg = b[i] == '-'
+			i++
+		}
+		e := 0
+		for ; i < len(b); i++ {
+			if e > 10000 {
+				slow = true
+				break
+			}
+			e = e*10 + int(b[i]-'0')
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	if !slow && mant < 1<<53 && -22 <= exp && exp <= 22 {
+		f := float64(mant)
+		if exp < 0 {
+			f /= pow10[-exp]
+		} else {
+			f *= pow10[exp]
+		}
+		if neg {
+			f = -f
+		}
+		return f, nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return 0, errOutOfRange
+	}
+	return f, nil
+}
+
+var (
+	errOutOfRange = errors.New("number out of range")
+	errNotWhole   = errors.New("not a whole number")
+)
+
+// parseInt converts a validated JSON number that must be integral; counts
+// sometimes arrive as 3.0.
+func parseInt(b []byte, isInt bool) (int64, error) {
+	if isInt {
+		if len(b) <= 18 {
+			i, neg := 0, false
+			if b[0] == '-' {
+				i, neg = 1, true
+			}
+			var v int64
+			for ; i < len(b); i++ {
+				v = v*10 + int64(b[i]-'0')
+			}
+			if neg {
+				v = -v
+			}
+			return v, nil
+		}
+		v, err := strconv.ParseInt(string(b), 10, 64)
+		if err != nil {
+			return 0, errOutOfRange
+		}
+		return v, nil
+	}
+	f, err := parseFloat(b)
+	if err != nil {
+		return 0, err
+	}
+	if f != math.Trunc(f) {
+		return 0, errNotWhole
+	}
+	if f < -(1<<63) || f >= 1<<63 {
+		return 0, errOutOfRange
+	}
+	return int64(f), nil
+}
+
+// Field kinds and indexes of the fields the decoder keeps.
+const (
+	fUnknown = iota
+	fBatchID
+	fDateCreated
+	fDateSent
+	fSendingUserName
+	fProductType
+	fLandingPageFirstWatched
+	fLandingPageLastWatched
+	fLandingPageWatchCount
+	fVideoPlayCount
+	fImageLinkClicks
+	fFacebookClicks
+	fGoogleClicks
+	fCustomerActionState
+	fCustomerActionDate
+	fCustomerActionPrice
+	fCustomerActionPaymentOutcome
+	fCustomerRating
+)
+
+// fieldNames are the documented names, used in messages so that a reason
+// never repeats a key as the body spelled it.
+var fieldNames = [...]string{
+	fBatchID:                      "BatchId",
+	fDateCreated:                  "DateCreated",
+	fDateSent:                     "DateSent",
+	fSendingUserName:              "SendingUserName",
+	fProductType:                  "ProductType",
+	fLandingPageFirstWatched:      "LandingPageFirstWatched",
+	fLandingPageLastWatched:       "LandingPageLastWatched",
+	fLandingPageWatchCount:        "LandingPageWatchCount",
+	fVideoPlayCount:               "VideoPlayCount",
+	fImageLinkClicks:              "ImageLinkClicks",
+	fFacebookClicks:               "FacebookClicks",
+	fGoogleClicks:                 "GoogleClicks",
+	fCustomerActionState:          "CustomerActionState",
+	fCustomerActionDate:           "CustomerActionDate",
+	fCustomerActionPrice:          "CustomerActionPrice",
+	fCustomerActionPaymentOutcome: "CustomerActionPaymentOutcome",
+	fCustomerRating:               "CustomerRating",
+}
+
+// field matches a key ASCII-case-insensitively: ASP.NET Core writes
+// camelCase, older Web API PascalCase.
+func field(key []byte) int {
+	var low [32]byte
+	if len(key) > len(low) {
+		return fUnknown
+	}
+	for i, c := range key {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		low[i] = c
+	}
+	switch string(low[:len(key)]) {
+	case "batchid":
+		return fBatchID
+	case "datecreated":
+		return fDateCreated
+	case "datesent":
+		return fDateSent
+	case "sendingusername":
+		return fSendingUserName
+	case "producttype":
+		return fProductType
+	case "landingpagefirstwatched":
+		return fLandingPageFirstWatched
+	case "landingpagelastwatched":
+		return fLandingPageLastWatched
+	case "landingpagewatchcount":
+		return fLandingPageWatchCount
+	case "videoplaycount":
+		return fVideoPlayCount
+	case "imagelinkclicks":
+		return fImageLinkClicks
+	case "facebookclicks":
+		return fFacebookClicks
+	case "googleclicks":
+		return fGoogleClicks
+	case "customeractionstate":
+		return fCustomerActionState
+	case "customeractiondate":
+		return fCustomerActionDate
+	case "customeractionprice":
+		return fCustomerActionPrice
+	case "customeractionpaymentoutcome":
+		return fCustomerActionPaymentOutcome
+	case "customerrating":
+		return fCustomerRating
+	}
+	return fUnknown
+}
+
+// record decodes the object starting at pos into b.
+func (d *Decoder) record(b *Batch) error {
+	*b = Batch{}
+	d.pos++ // '{'
+	c, err := d.nonWS()
+	if err != nil {
+		return d.eofTruncated(err, "in a record")
+	}
+	if c == '}' {
+		d.pos++
+		return nil
+	}
+	for {
+		if c != '"' {
+			return d.errAt(d.InputOffset(), "want a field name in a record")
+		}
+		n, esc, err := d.scanString()
+		if err != nil {
+			return err
+		}
+		key := d.buf[d.pos+1 : d.pos+n-1]
+		if esc {
+			key = d.unescape(key)
+		}
+		f := field(key)
+		d.pos += n
+		if c, err = d.nonWS(); err != nil {
+			return d.eofTruncated(err, "in a record")
+		}
+		if c != ':' {
+			return d.errAt(d.InputOffset(), "want ':' after a field name")
+		}
+		d.pos++
+		if c, err = d.nonWS(); err != nil {
+			return d.eofTruncated(err, "in a record")
+		}
+		if f == fUnknown {
+			err = d.skipValue()
+		} else {
+			err = d.value(b, f, c)
+		}
+		if err != nil {
+			return err
+		}
+		if c, err = d.nonWS(); err != nil {
+			return d.eofTruncated(err, "in a record")
+		}
+		switch c {
+		case ',':
+			d.pos++
+			if c, err = d.nonWS(); err != nil {
+				return d.eofTruncated(err, "in a record")
+			}
+		case '}':
+			d.pos++
+			return nil
+		default:
+			return d.errAt(d.InputOffset(), "want ',' or '}' after a field")
+		}
+	}
+}
+
+// value decodes the value of a kept field f, whose first byte c is at pos.
+func (d *Decoder) value(b *Batch, f int, c byte) error {
+	off := d.InputOffset()
+	var raw []byte // number text, from a number or a string
+	isInt := false
+	switch {
+	case c == 'n':
+		if err := d.literal("null"); err != nil {
+			return err
+		}
+		d.setNull(b, f)
+		return nil
+	case c == '"':
+		n, esc, err := d.scanString()
+		if err != nil {
+			return err
+		}
+		s := d.buf[d.pos+1 : d.pos+n-1]
+		if esc {
+			s = d.unescape(s)
+		}
+		d.pos += n
+		switch f {
+		case fSendingUserName, fProductType, fCustomerActionState, fCustomerActionPaymentOutcome:
+			*d.stringField(b, f) = d.internString(s)
+			return nil
+		case fDateCreated, fDateSent, fLandingPageFirstWatched, fLandingPageLastWatched, fCustomerActionDate:
+			t, err := parseTime(s)
+			if err != nil {
+				return d.errAt(off, "field "+fieldNames[f]+": "+err.Error())
+			}
+			*d.timeField(b, f) = t
+			return nil
+		}
+		// A number sent as a string, as .NET's AllowReadingFromString
+		// writers do; an empty one means no value.
+		if len(s) == 0 {
+			d.setNull(b, f)
+			return nil
+		}
+		var ok bool
+		if isInt, ok = validNumber(s); !ok {
+			return d.errAt(off, "field "+fieldNames[f]+": want a number, got a string that is not one")
+		}
+		raw = s
+	case c == '-' || isDigit(c):
+		n, ii, err := d.scanNumber()
+		if err != nil {
+			return err
+		}
+		raw, isInt = d.buf[d.pos:d.pos+n], ii
+		d.pos += n
+	case c == '{' || c == '[' || c == 't' || c == 'f':
+		return d.errAt(off, "field "+fieldNames[f]+": want "+wantOf(f)+", got "+kindOf(c))
+	default:
+		return d.errAt(off, "invalid character where a value should be")
+	}
+	switch f {
+	case fCustomerActionPrice, fCustomerRating:
+		v, err := parseFloat(raw)
+		if err != nil {
+			return d.errAt(off, "field "+fieldNames[f]+": "+err.Error())
+		}
+		if f == fCustomerRating {
+			b.CustomerRating, b.HasRating = v, true
+		} else {
+			b.CustomerActionPrice = v
+		}
+		return nil
+	case fBatchID, fLandingPageWatchCount, fVideoPlayCount, fImageLinkClicks, fFacebookClicks, fGoogleClicks:
+		v, err := parseInt(raw, isInt)
+		if err != nil {
+			return d.errAt(off, "field "+fieldNames[f]+": "+err.Error())
+		}
+		if f == fBatchID {
+			b.ID, b.HasID = v, true
+		} else {
+			*d.intField(b, f) = v
+		}
+		return nil
+	}
+	return d.errAt(off, "field "+fieldNames[f]+": want "+wantOf(f)+", got a number")
+}
+
+func wantOf(f int) string {
+	switch f {
+	case fSendingUserName, fProductType, fCustomerActionState, fCustomerActionPaymentOutcome:
+		return "a string"
+	case fDateCreated, fDateSent, fLandingPageFirstWatched, fLandingPageLastWatched, fCustomerActionDate:
+		return "a date string"
+	}
+	return "a number"
+}
+
+func (d *Decoder) setNull(b *Batch, f int) {
+	switch f {
+	case fBatchID:
+		b.ID, b.HasID = 0, false
+	case fCustomerRating:
+		b.CustomerRating, b.HasRating = 0, false
+	case fCustomerActionPrice:
+		b.CustomerActionPrice = 0
+	case fSendingUserName, fProductType, fCustomerActionState, fCustomerActionPaymentOutcome:
+		*d.stringField(b, f) = ""
+	case fDateCreated, fDateSent, fLandingPageFirstWatched, fLandingPageLastWatched, fCustomerActionDate:
+		*d.timeField(b, f) = time.Time{}
+	default:
+		*d.intField(b, f) = 0
+	}
+}
+
+func (d *Decoder) stringField(b *Batch, f int) *string {
+	switch f {
+	case fSendingUserName:
+		return &b.SendingUserName
+	case fProductType:
+		return &b.ProductType
+	case fCustomerActionState:
+		return &b.CustomerActionState
+	}
+	return &b.CustomerActionPaymentOutcome
+}
+
+func (d *Decoder) timeField(b *Batch, f int) *time.Time {
+	switch f {
+	case fDateCreated:
+		return &b.DateCreated
+	case fDateSent:
+		return &b.DateSent
+	case fLandingPageFirstWatched:
+		return &b.LandingPageFirstWatched
+	case fLandingPageLastWatched:
+		return &b.LandingPageLastWatched
+	}
+	return &b.CustomerActionDate
+}
+
+func (d *Decoder) intField(b *Batch, f int) *int64 {
+	switch f {
+	case fLandingPageWatchCount:
+		return &b.LandingPageWatchCount
+	case fVideoPlayCount:
+		return &b.VideoPlayCount
+	case fImageLinkClicks:
+		return &b.ImageLinkClicks
+	case fFacebookClicks:
+		return &b.FacebookClicks
+	}
+	return &b.GoogleClicks
+}
+
+// internString returns s as a string shared with earlier equal values, so
+// that the few distinct names and states cost no allocation per record.
+func (d *Decoder) internString(s []byte) string {
+	if len(s) == 0 {
+		return ""
+	}
+	if v, ok := d.intern[string(s)]; ok {
+		return v
+	}
+	v := string(s)
+	if len(d.intern) < maxInterned && len(v) <= maxInternLen {
+		d.intern[v] = v
+	}
+	return v
+}
+
+// skipValue validates and discards the value starting at pos, nested or not.
+func (d *Decoder) skipValue() error {
+	d.stack = d.stack[:0]
+	for {
+		// A value is expected at pos (after whitespace).
+		c, err := d.nonWS()
+		if err != nil {
+			return d.eofTruncated(err, "in a value")
+		}
+		switch c {
+		case '{', '[':
+			if len(d.stack)+2 >= maxDepth {
+				return d.errAt(d.InputOffset(), "values nested too deeply")
+			}
+			d.pos++
+			cc, err := d.nonWS()
+			if err != nil {
+				return d.eofTruncated(err, "in a value")
+			}
+			if c == '{' && cc == '}' || c == '[' && cc == ']' {
+				d.pos++
+				break
+			}
+			d.stack = append(d.stack, c)
+			if c == '{' {
+				if err := d.skipKey(); err != nil {
+					return err
+				}
+			}
+			continue
+		case '"':
+			n, _, err := d.scanString()
+			if err != nil {
+				return err
+			}
+			d.pos += n
+		case 'n':
+			err = d.literal("null")
+		case 't':
+			err = d.literal("true")
+		case 'f':
+			err = d.literal("false")
+		default:
+			if c != '-' && !isDigit(c) {
+				return d.errAt(d.InputOffset(), "invalid character where a value should be")
+			}
+			var n int
+			if n, _, err = d.scanNumber(); err == nil {
+				d.pos += n
+			}
+		}
+		if err != nil {
+			return err
+		}
+		// After a value: close containers or move to the next member.
+		for {
+			if len(d.stack) == 0 {
+				return nil
+			}
+			c, err := d.nonWS()
+			if err != nil {
+				return d.eofTruncated(err, "in a value")
+			}
+			top := d.stack[len(d.stack)-1]
+			if c == ',' {
+				d.pos++
+				if top == '{' {
+					if err := d.skipKey(); err != nil {
+						return err
+					}
+				}
+				break
+			}
+			if top == '{' && c == '}' || top == '[' && c == ']' {
+				d.pos++
+				d.stack = d.stack[:len(d.stack)-1]
+				continue
+			}
+			if top == '{' {
+				return d.errAt(d.InputOffset(), "want ',' or '}' in an object")
+			}
+			return d.errAt(d.InputOffset(), "want ',' or ']' in an array")
+		}
+	}
+}
+
+// skipKey consumes an object key and its colon.
+func (d *Decoder) skipKey() error {
+	c, err := d.nonWS()
+	if err != nil {
+		return d.eofTruncated(err, "in an object")
+	}
+	if c != '"' {
+		return d.errAt(d.InputOffset(), "want a field name in an object")
+	}
+	n, _, err := d.scanString()
+	if err != nil {
+		return err
+	}
+	d.pos += n
+	if c, err = d.nonWS(); err != nil {
+		return d.eofTruncated(err, "in an object")
+	}
+	if c != ':' {
+		return d.errAt(d.InputOffset(), "want ':' after a field name")
+	}
+	d.pos++
+	return nil
+}
