@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,3 +72,9 @@ func get(t testing.TB, c *http.Client, u string, header ...string) (resp *http.R
 	body, readErr = io.ReadAll(resp.Body)
 	return resp, body, readErr
 }
+
+// atomicDuration is a clock offset a test moves while the fake reads it.
+type atomicDuration struct{ v atomic.Int64 }
+
+func (d *atomicDuration) Load() time.Duration   { return time.Duration(d.v.Load()) }
+func (d *atomicDuration) Store(v time.Duration) { d.v.Store(int64(v)) }

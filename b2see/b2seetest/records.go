@@ -132,6 +132,9 @@ func Generate(n int, seed uint64, now time.Time, days int) []Record {
 		// Dealerships work office hours; the minute inside the day is random.
 		day := now.Add(-time.Duration(rng.Int64N(int64(span)))).Truncate(24 * time.Hour)
 		t := day.Add(time.Duration(8*3600+rng.IntN(10*3600)) * time.Second)
+		if t.Before(now.Add(-span)) {
+			t = t.Add(24 * time.Hour)
+		}
 		if t.After(now) {
 			t = now.Add(-time.Duration(rng.IntN(3600)) * time.Second)
 		}
