@@ -188,8 +188,10 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.deliver(w, r, resp, ft)
 }
 
-// close ends every hang and drip in progress and to come.
-func (f *Fake) close() {
+// Close ends every hang, delay and drip in progress or to come, so that a
+// server's own Close, which waits for its handlers, can return. A Server's
+// Close calls it; call it before closing any other server f is mounted on.
+func (f *Fake) Close() {
 	f.doneOnce.Do(func() { close(f.done) })
 }
 
@@ -284,7 +286,7 @@ func renderRecords(rs []Record, n int, oldest time.Time) []byte {
 	if n == 0 {
 		return []byte("[]")
 	}
-	b := make([]byte, 0, n*760+2)
+	b := make([]byte, 0, n*820+2) // a full record takes about 750 bytes
 	b = append(b, '[')
 	for i := range rs {
 		if rs[i].DateCreated.Before(oldest) {

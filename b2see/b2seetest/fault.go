@@ -58,7 +58,9 @@ type Fault struct {
 	DripBytesPerSecond int
 }
 
-// Corruption is a way to spoil a successful body.
+// Corruption is a way to spoil a successful body. Corruptions work on the
+// plain body and send it uncompressed even when Config.Gzip is set; only
+// GzipBomb compresses.
 type Corruption int
 
 // The corruptions.
@@ -265,9 +267,6 @@ func (f *Fake) deliver(w http.ResponseWriter, r *http.Request, resp *response, f
 		defer resetConn(conn)
 		fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\n", resp.status, http.StatusText(resp.status))
 		h.Set("Connection", "close")
-		if resp.stream != nil {
-			h.Set("Transfer-Encoding", "identity")
-		}
 		_ = h.Write(bw)
 		_, _ = bw.WriteString("\r\n")
 		out = func(p []byte) error { _, err := bw.Write(p); return err }
@@ -298,7 +297,7 @@ func (f *Fake) deliver(w http.ResponseWriter, r *http.Request, resp *response, f
 	var err error
 	if resp.stream != nil {
 		err = resp.stream(write)
-	} else if len(resp.body) > 0 || limit == 0 {
+	} else if len(resp.body) > 0 {
 		err = write(resp.body)
 	}
 	flush()

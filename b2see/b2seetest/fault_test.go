@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -249,25 +250,31 @@ func TestHangEndsWhenClientGivesUp(t *testing.T) {
 	}
 }
 
-func TestHangEndsWhenServerCloses(t *testing.T) {
+func TestHangEndsWhenFakeCloses(t *testing.T) {
 	for _, ft := range []b2seetest.Fault{{Hang: true}, {Delay: time.Hour}, {DripBytesPerSecond: 1}} {
-		s := b2seetest.NewServer(b2seetest.Config{Now: clock})
-		s.SetFault(b2seetest.Cakes, ft)
-		c := client(t)
+		f := b2seetest.New(b2seetest.Config{Now: clock})
+		f.SetFault(b2seetest.Cakes, ft)
+		arrived := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(arrived)
+			f.ServeHTTP(w, r)
+		}))
+		u := srv.URL + "/PublicAPI/MyVideos/v1/cakes/4242?customerId=4242&apiKey=" + b2seetest.DemoAPIKey
 		errc := make(chan error, 1)
+		c := client(t)
 		go func() {
-			resp, err := c.Get(goodCakesURL(s, ""))
+			resp, err := c.Get(u)
 			if err == nil {
 				_, err = io.ReadAll(resp.Body)
 				resp.Body.Close()
 			}
 			errc <- err
 		}()
-		// Wait for the request to arrive; the fault holds it from then on.
-		for s.Requests(b2seetest.Cakes) == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		s.Close()
+		<-arrived
+		f.Close()
+		// The server's Close waits for the handler: the test would time out
+		// if the fault kept it running.
+		srv.Close()
 		if err := <-errc; err == nil {
 			t.Errorf("%+v: the request succeeded", ft)
 		}

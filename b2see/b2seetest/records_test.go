@@ -201,9 +201,10 @@ func TestPersonalData(t *testing.T) {
 	// Everything personal must be in the served body, or leak checks built
 	// on PersonalData would check for strings that are never there.
 	s := startServer(t, b2seetest.Config{Records: rs})
-	_, body, _ := get(t, client(t), goodCakesURL(s, "30"))
+	_, raw, _ := get(t, client(t), goodCakesURL(s, "30"))
+	body := string(raw)
 	for _, p := range pd {
-		if !strings.Contains(string(body), strings.TrimSpace(p)) {
+		if !strings.Contains(body, p) {
 			t.Fatalf("%q is not in the served body", p)
 		}
 	}
@@ -220,7 +221,6 @@ func BenchmarkServe100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(body)))
-	b.ReportMetric(float64(len(body))/1e6, "MB/op")
 	for b.Loop() {
 		resp, err := c.Get(u)
 		if err != nil {

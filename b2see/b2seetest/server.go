@@ -34,7 +34,7 @@ func NewServer(cfg Config) *Server {
 
 // Close ends the requests that faults hold up and shuts the server down.
 func (s *Server) Close() {
-	s.close()
+	s.Fake.Close()
 	s.srv.CloseClientConnections()
 	s.srv.Close()
 }
