@@ -50,6 +50,8 @@ type flags struct {
 	timeoutOffset time.Duration
 	minInterval   time.Duration
 
+	storagePath string
+
 	demo bool
 }
 
@@ -70,6 +72,7 @@ func parseFlags(app *kingpin.Application, args []string, logConfig *promslog.Con
 	app.Flag("b2see.timeout-offset", "Taken off Prometheus' scrape timeout, so the answer arrives before Prometheus gives up.").Default("500ms").DurationVar(&f.timeoutOffset)
 	app.Flag("b2see.min-interval", "Least time between two reads of an account's upstream; scrapes within it are served from the last result. 0 reads on every scrape.").Default("0s").DurationVar(&f.minInterval)
 
+	app.Flag("storage.path", "Directory where the counters' state is kept across restarts.").Default("data/").StringVar(&f.storagePath)
 	app.Flag("demo", "Serve metrics from a built-in fake B2see API, with no account needed.").BoolVar(&f.demo)
 
 	promslogflag.AddFlags(app, logConfig)
@@ -100,11 +103,8 @@ func run(f *flags, logger *slog.Logger) error {
 	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 
 	if f.demo {
-		srv := b2seetest.NewServer(b2seetest.Config{})
-		defer srv.Close()
-		f.url, f.cakesPath, f.customerID = srv.URL, b2see.DefaultCakesPath, srv.CustomerID()
-		os.Setenv("B2SEE_API_KEY", srv.APIKey())
-		logger.Info("demo mode: reading a built-in fake B2see API", "url", srv.URL)
+		stop := startDemo(f, logger)
+		defer stop()
 	}
 	acc, err := accountFromFlags(f, logger)
 	if err != nil {
@@ -124,19 +124,47 @@ func run(f *flags, logger *slog.Logger) error {
 		logger:      logger,
 	})
 	if f.telemetryPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "B2see Exporter",
-			Description: "Prometheus exporter for B2see video engagement",
-			Version:     version.Info(),
-			Links:       []web.LandingLinks{{Address: f.telemetryPath, Text: "Metrics"}},
+		mux.Handle("/", &landingPage{
+			config: web.LandingConfig{
+				Name:        "B2see Exporter",
+				Description: "Prometheus exporter for B2see video engagement",
+				Version:     version.Info(),
+				Links:       []web.LandingLinks{{Address: f.telemetryPath, Text: "Metrics"}},
+				Profiling:   "false",
+			},
+			accounts: func() []*collector.Account { return accounts },
+			logger:   logger,
 		})
-		if err != nil {
-			return err
-		}
-		mux.Handle("/", landing)
 	}
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return web.ListenAndServe(server, f.web, logger)
+}
+
+// startDemo starts the fake B2see API in-process and points the flags at
+// it. Its data changes every few seconds, so that counters move.
+func startDemo(f *flags, logger *slog.Logger) (stop func()) {
+	srv := b2seetest.NewServer(b2seetest.Config{Records: b2seetest.Generate(2000, 1, time.Now(), 90)})
+	f.url, f.cakesPath, f.customerID, f.apiKeyFile = srv.URL, b2see.DefaultCakesPath, b2seetest.DefaultCustomerID, ""
+	if f.accountName == "" {
+		f.accountName = "demo"
+	}
+	os.Setenv("B2SEE_API_KEY", b2seetest.DemoAPIKey)
+	logger.Info("demo mode: reading the built-in fake B2see API", "url", srv.URL)
+
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for seed := uint64(1); ; seed++ {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				srv.UpdateRecords(func(rs []b2seetest.Record) []b2seetest.Record { return b2seetest.Evolve(rs, seed, now) })
+			}
+		}
+	}()
+	return func() { close(done); srv.Close() }
 }
 
 // accountFromFlags builds the single account that the --b2see.* flags

@@ -233,3 +233,35 @@ func BenchmarkServe100k(b *testing.B) {
 		}
 	}
 }
+
+func TestEvolveOnlyGrows(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	rs := b2seetest.Generate(400, 3, now, 30)
+	before := append([]b2seetest.Record(nil), rs...)
+	after := b2seetest.Evolve(rs, 9, now.Add(time.Minute))
+	if len(after) <= len(before) {
+		t.Fatalf("no new batches: %d then %d", len(before), len(after))
+	}
+	grew := 0
+	for i, b := range before {
+		a := after[i]
+		if a.BatchId != b.BatchId {
+			t.Fatalf("record %d changed ID", i)
+		}
+		if a.LandingPageWatchCount < b.LandingPageWatchCount || a.VideoPlayCount < b.VideoPlayCount ||
+			a.ImageLinkClicks < b.ImageLinkClicks || a.GoogleClicks < b.GoogleClicks || a.FacebookClicks < b.FacebookClicks {
+			t.Errorf("batch %d counts went down", a.BatchId)
+		}
+		if a.VideoPlayCount > b.VideoPlayCount {
+			grew++
+		}
+	}
+	if grew == 0 {
+		t.Error("no batch was played again")
+	}
+	for _, r := range after[len(before):] {
+		if r.BatchId <= before[len(before)-1].BatchId {
+			t.Errorf("new batch %d does not have a new ID", r.BatchId)
+		}
+	}
+}

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+)
+
+// exporterBinary is the exporter built once for the tests that run it as
+// a user would: a process with flags, environment and a port.
+var exporterBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "b2see-exporter-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	exporterBinary = filepath.Join(dir, "b2see_exporter")
+	build := exec.Command("go", "build", "-o", exporterBinary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the exporter:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer collects a process's output while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// exporter is a running exporter process.
+type exporter struct {
+	addr string
+	logs *syncBuffer
+	cmd  *exec.Cmd
+}
+
+// startExporter runs the exporter with args and env on a free loopback
+// port and waits until it answers.
+func startExporter(t *testing.T, env []string, args ...string) *exporter {
+	t.Helper()
+	addr := freeAddr(t)
+	logs := &syncBuffer{}
+	cmd := exec.Command(exporterBinary, append([]string{"--web.listen-address=" + addr}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+			return &exporter{addr: addr, logs: logs, cmd: cmd}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exporter did not answer on %s: %v\nlogs:\n%s", addr, err, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// get fetches path from the exporter and returns status and body.
+func (e *exporter) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+e.addr+path, nil)
+	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "10")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// parseMetrics parses an exposition into "name{labels}" -> value.
+func parseMetrics(t *testing.T, body string) map[string]float64 {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parsing the exposition: %v", err)
+	}
+	out := map[string]float64{}
+	for name, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, lp := range m.GetLabel() {
+				labels = append(labels, lp.GetName()+"="+lp.GetValue())
+			}
+			key := name + "{" + strings.Join(labels, ",") + "}"
+			switch {
+			case m.Gauge != nil:
+				out[key] = m.Gauge.GetValue()
+			case m.Counter != nil:
+				out[key] = m.Counter.GetValue()
+			case m.Histogram != nil:
+				out[key] = float64(m.Histogram.GetSampleCount())
+			case m.Untyped != nil:
+				out[key] = m.Untyped.GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// sum adds the values of the series of one metric name.
+func sum(m map[string]float64, name string) float64 {
+	var s float64
+	for k, v := range m {
+		if strings.HasPrefix(k, name+"{") {
+			s += v
+		}
+	}
+	return s
+}
+
+// assertNoLeak fails if text holds the key or any recipient's personal data.
+func assertNoLeak(t *testing.T, what, text string, secrets []string) {
+	t.Helper()
+	for _, s := range secrets {
+		if s != "" && strings.Contains(text, s) {
+			t.Errorf("%s holds %q", what, s)
+		}
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	now := time.Now()
+	records := b2seetest.Generate(300, 7, now, 60)
+	fake := b2seetest.NewServer(b2seetest.Config{Records: records, Gzip: true})
+	defer fake.Close()
+	secrets := append([]string{b2seetest.DemoAPIKey}, b2seetest.PersonalData(records)...)
+
+	keyFile := filepath.Join(t.TempDir(), "api.key")
+	if err := os.WriteFile(keyFile, []byte(b2seetest.DemoAPIKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startExporter(t, nil,
+		"--b2see.url="+fake.URL,
+		"--b2see.customer-id="+b2seetest.DefaultCustomerID,
+		"--b2see.api-key-file="+keyFile,
+		"--b2see.account-name=north",
+		"--b2see.days-of-history=30",
+		"--storage.path="+t.TempDir(),
+	)
+
+	// Success: the sums match what the records say, counted here on their own.
+	code, body := e.get(t, "/metrics")
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	m := parseMetrics(t, body)
+	if m["b2see_up{account=north}"] != 1 {
+		t.Fatalf("b2see_up = %v\nlogs:\n%s", m["b2see_up{account=north}"], e.logs)
+	}
+	var wantBatches, wantPlays, wantWatches, wantWatched float64
+	seen := map[int64]bool{}
+	for _, r := range records {
+		if r.DateCreated.Before(now.Add(-30*24*time.Hour)) || seen[r.BatchId] {
+			continue
+		}
+		seen[r.BatchId] = true
+		wantBatches++
+		wantPlays += float64(r.VideoPlayCount)
+		wantWatches += float64(r.LandingPageWatchCount)
+		if r.LandingPageWatchCount > 0 {
+			wantWatched++
+		}
+	}
+	for name, want := range map[string]float64{
+		"b2see_batches": wantBatches, "b2see_video_plays": wantPlays,
+		"b2see_landing_page_watches": wantWatches, "b2see_batches_watched": wantWatched,
+	} {
+		if got := sum(m, name); got != want {
+			t.Errorf("sum of %s = %v, want %v", name, got, want)
+		}
+	}
+	if sum(m, "b2see_exporter_build_info") != 1 {
+		t.Error("no b2see_exporter_build_info")
+	}
+	assertNoLeak(t, "metrics after a good scrape", body, secrets)
+
+	// Failure: up is 0, the page is still served, the reason is logged.
+	fake.SetFault(b2seetest.Cakes, b2seetest.Fault{Status: 500, Body: []byte("<html>" + b2seetest.DemoAPIKey + "</html>"), ContentType: "text/html"})
+	code, body = e.get(t, "/metrics")
+	if code != 200 {
+		t.Fatalf("status %d on upstream failure", code)
+	}
+	m = parseMetrics(t, body)
+	if m["b2see_up{account=north}"] != 0 {
+		t.Errorf("b2see_up = %v on upstream failure", m["b2see_up{account=north}"])
+	}
+	if m["b2see_scrape_errors_total{account=north,reason=upstream_error}"] != 1 {
+		t.Errorf("upstream_error count = %v", m["b2see_scrape_errors_total{account=north,reason=upstream_error}"])
+	}
+	if !strings.Contains(body, "process_cpu_seconds_total") {
+		t.Error("the exporter's own metrics are missing on upstream failure")
+	}
+	assertNoLeak(t, "metrics after a failed scrape", body, secrets)
+
+	// The landing page names the account and its state.
+	code, page := e.get(t, "/")
+	if code != 200 || !strings.Contains(page, "north") || !strings.Contains(page, "down") {
+		t.Errorf("landing page (%d) lacks the account's state:\n%s", code, page)
+	}
+	assertNoLeak(t, "landing page", page, secrets)
+
+	logs := e.logs.String()
+	if !strings.Contains(logs, "reason=upstream_error") {
+		t.Errorf("the failure's reason is not logged:\n%s", logs)
+	}
+	assertNoLeak(t, "logs", logs, secrets)
+}
+
+func TestDemo(t *testing.T) {
+	e := startExporter(t, nil, "--demo", "--storage.path="+t.TempDir())
+	_, body := e.get(t, "/metrics")
+	m := parseMetrics(t, body)
+	if m["b2see_up{account=demo}"] != 1 {
+		t.Fatalf("demo b2see_up = %v\nlogs:\n%s", m["b2see_up{account=demo}"], e.logs)
+	}
+	for _, name := range []string{"b2see_batches", "b2see_video_plays", "b2see_landing_page_watches", "b2see_link_clicks", "b2see_customer_actions", "b2see_customer_action_value", "b2see_customer_ratings", "b2see_time_to_first_watch_seconds"} {
+		if sum(m, name) <= 0 {
+			t.Errorf("demo %s is not positive", name)
+		}
+	}
+}
+
+func TestBadConfigurationFailsAtStart(t *testing.T) {
+	const key = "11111111-2222-3333-4444-555555555555"
+	keyFile := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(keyFile, []byte("not-a-guid-"+key), 0o600)
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"no customer ID", []string{"B2SEE_API_KEY=" + key}, nil, "no customer ID"},
+		{"no key", nil, []string{"--b2see.customer-id=1"}, "no API key"},
+		{"key not a GUID", []string{"B2SEE_API_KEY=x" + key}, []string{"--b2see.customer-id=1"}, "not a GUID"},
+		{"key file not a GUID", nil, []string{"--b2see.customer-id=1", "--b2see.api-key-file=" + keyFile}, "not a GUID"},
+		{"unreadable key file", nil, []string{"--b2see.customer-id=1", "--b2see.api-key-file=/nonexistent/key"}, "API key file"},
+		{"malformed URL", []string{"B2SEE_API_KEY=" + key}, []string{"--b2see.customer-id=1", "--b2see.url=ftp//x"}, "URL"},
+		{"unknown flag", nil, []string{"--b2see.nope"}, "unknown long flag"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(exporterBinary, append([]string{"--web.listen-address=" + freeAddr(t)}, tt.args...)...)
+			cmd.Env = append(cleanEnv(), tt.env...)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("exporter started; output:\n%s", out)
+			}
+			lines := nonEmptyLines(string(out))
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, tt.want) {
+				t.Errorf("last line %q does not say %q", last, tt.want)
+			}
+			assertNoLeak(t, "start-up error", string(out), []string{key})
+		})
+	}
+}
+
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "B2SEE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func nonEmptyLines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) != "" {
+			out = append(out, sc.Text())
+		}
+	}
+	if len(out) == 0 {
+		out = []string{""}
+	}
+	return out
+}
