@@ -6,7 +6,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
-		"strconv"
+	"strconv"
 	"testing"
 	"time"
 
@@ -89,4 +89,3 @@ func fetchBody(b *testing.B, url string) []byte {
 	}
 	return body
 }
-
