@@ -183,9 +183,12 @@ func reason(err error) string {
 
 // read calls the upstream once and records the outcome.
 func (a *Account) read(ctx context.Context) *readResult {
+	a.mu.Lock()
+	opts := a.opts // Reconfigure may change them meanwhile
+	a.mu.Unlock()
 	start := a.now()
-	w := newWindow(a.opts.SenderLabel)
-	err := a.opts.Source.Cakes(ctx, func(b *b2see.Batch) error {
+	w := newWindow(opts.SenderLabel)
+	err := opts.Source.Cakes(ctx, func(b *b2see.Batch) error {
 		w.add(b)
 		return nil
 	})
@@ -197,7 +200,10 @@ func (a *Account) read(ctx context.Context) *readResult {
 	a.countRequest("cakes", err, took)
 	a.lastAttempt, a.lastResult = start, res
 	if err == nil {
-		a.last, a.lastSuccess = w, start
+		if opts.SenderLabel == a.opts.SenderLabel {
+			a.last = w
+		}
+		a.lastSuccess = start
 		if a.failing != "" {
 			a.logger.Info("B2see API answers again")
 			a.failing = ""
@@ -307,4 +313,26 @@ func (h *durationHist) metric(d *prometheus.Desc, labels ...string) prometheus.M
 		buckets[ub] = cum
 	}
 	return prometheus.MustNewConstHistogram(d, h.count, h.sum, buckets, labels...)
+}
+
+// Reconfigure gives the account new options, after a reload, keeping what
+// it has learnt: error and request counts, the time a 429 asked to wait
+// and, unless the labels change, the last good data. opts.Name must be the
+// account's name.
+func (a *Account) Reconfigure(opts AccountOptions) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.SenderLabel != a.opts.SenderLabel {
+		// The last window's series have the other label shape.
+		a.last = nil
+	}
+	opts.Name = a.opts.Name
+	a.logger = opts.Logger.With("account", opts.Name)
+	if opts.Now != nil {
+		a.now = opts.Now
+	}
+	a.opts = opts
 }
