@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -58,4 +59,32 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ErrorLog:      slog.NewLogLogger(h.logger.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,
 	}).ServeHTTP(w, r)
+}
+
+// probeHandler serves one account, named by the account parameter: the
+// multi-target pattern, where each account is a Prometheus target of its
+// own. It serves only that account's metrics.
+type probeHandler struct {
+	accounts *accountSet
+	metrics  metricsHandler
+}
+
+func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("account")
+	if name == "" {
+		http.Error(w, "missing the account parameter: /probe?account=NAME", http.StatusBadRequest)
+		return
+	}
+	acc, ok := h.accounts.get(name)
+	if !ok {
+		if len(name) > 100 {
+			name = name[:100] + "…"
+		}
+		http.Error(w, fmt.Sprintf("unknown account %q: see the accounts on the landing page", name), http.StatusBadRequest)
+		return
+	}
+	m := h.metrics
+	m.accounts = func(*http.Request) []*collector.Account { return []*collector.Account{acc} }
+	m.concurrency = 1
+	m.ServeHTTP(w, r)
 }

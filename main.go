@@ -4,12 +4,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -52,6 +52,11 @@ type flags struct {
 
 	storagePath string
 
+	configFile      string
+	configCheck     bool
+	allowInlineKeys bool
+	concurrency     int
+
 	demo bool
 }
 
@@ -72,6 +77,10 @@ func parseFlags(app *kingpin.Application, args []string, logConfig *promslog.Con
 	app.Flag("b2see.timeout-offset", "Taken off Prometheus' scrape timeout, so the answer arrives before Prometheus gives up.").Default("500ms").DurationVar(&f.timeoutOffset)
 	app.Flag("b2see.min-interval", "Least time between two reads of an account's upstream; scrapes within it are served from the last result. 0 reads on every scrape.").Default("0s").DurationVar(&f.minInterval)
 
+	app.Flag("config.file", "YAML file describing the accounts; without it, the --b2see.* flags describe one account.").StringVar(&f.configFile)
+	app.Flag("config.check", "Check the configuration, including every API key, and exit.").BoolVar(&f.configCheck)
+	app.Flag("config.allow-inline-api-keys", "Accept api_key in the configuration file; otherwise keys must come from api_key_file or api_key_env.").BoolVar(&f.allowInlineKeys)
+	app.Flag("b2see.concurrency", "How many accounts /metrics reads at once.").Default("4").IntVar(&f.concurrency)
 	app.Flag("storage.path", "Directory where the counters' state is kept across restarts.").Default("data/").StringVar(&f.storagePath)
 	app.Flag("demo", "Serve metrics from a built-in fake B2see API, with no account needed.").BoolVar(&f.demo)
 
@@ -100,28 +109,82 @@ func main() {
 }
 
 func run(f *flags, logger *slog.Logger) error {
-	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
-
 	if f.demo {
 		stop := startDemo(f, logger)
 		defer stop()
 	}
-	acc, err := accountFromFlags(f, logger)
+	load, err := configLoader(f)
 	if err != nil {
 		return err
 	}
+	if f.configCheck {
+		cfg, err := load()
+		if err != nil {
+			return err
+		}
+		for _, a := range cfg.Accounts {
+			if _, err := accountOptions(a, logger); err != nil {
+				return err
+			}
+		}
+		fmt.Printf("configuration OK: %d account(s)\n", len(cfg.Accounts))
+		return nil
+	}
+	if f.concurrency < 1 {
+		return fmt.Errorf("--b2see.concurrency must be 1 or more, not %d", f.concurrency)
+	}
 
+	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	prometheus.MustRegister(versioncollector.NewCollector(exporterName))
-	accounts := []*collector.Account{acc}
+	accounts := newAccountSet(load, logger, prometheus.DefaultRegisterer)
+	if err := accounts.reload(); err != nil {
+		return err
+	}
+
+	reload := func() error {
+		if err := accounts.reload(); err != nil {
+			logger.Error("reloading the configuration failed; keeping the running one", "err", err)
+			return err
+		}
+		logger.Info("configuration reloaded", "accounts", len(accounts.accounts()))
+		return nil
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			_ = reload()
+		}
+	}()
 
 	mux := http.NewServeMux()
 	mux.Handle(f.telemetryPath, &metricsHandler{
 		gatherer:    prometheus.DefaultGatherer,
-		accounts:    func(*http.Request) []*collector.Account { return accounts },
+		accounts:    func(*http.Request) []*collector.Account { return accounts.accounts() },
 		timeout:     f.timeout,
 		offset:      f.timeoutOffset,
-		concurrency: collector.DefaultConcurrency,
+		concurrency: f.concurrency,
 		logger:      logger,
+	})
+	mux.Handle("/probe", &probeHandler{
+		accounts: accounts,
+		metrics: metricsHandler{
+			timeout: f.timeout,
+			offset:  f.timeoutOffset,
+			logger:  logger,
+		},
+	})
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "reload with POST", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := reload(); err != nil {
+			http.Error(w, "reload failed, the running configuration stays: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "configuration reloaded")
 	})
 	if f.telemetryPath != "/" {
 		mux.Handle("/", &landingPage{
@@ -130,9 +193,13 @@ func run(f *flags, logger *slog.Logger) error {
 				Description: "Prometheus exporter for B2see video engagement",
 				Version:     version.Info(),
 				Links:       []web.LandingLinks{{Address: f.telemetryPath, Text: "Metrics"}},
-				Profiling:   "false",
+				Form: web.LandingForm{
+					Action: "probe",
+					Inputs: []web.LandingFormInput{{Label: "Account", Type: "text", Name: "account", Placeholder: "name"}},
+				},
+				Profiling: "false",
 			},
-			accounts: func() []*collector.Account { return accounts },
+			accounts: accounts.accounts,
 			logger:   logger,
 		})
 	}
@@ -148,7 +215,7 @@ func startDemo(f *flags, logger *slog.Logger) (stop func()) {
 	if f.accountName == "" {
 		f.accountName = "demo"
 	}
-	os.Setenv("B2SEE_API_KEY", b2seetest.DemoAPIKey)
+	os.Setenv(apiKeyEnv, b2seetest.DemoAPIKey)
 	logger.Info("demo mode: reading the built-in fake B2see API", "url", srv.URL)
 
 	done := make(chan struct{})
@@ -167,61 +234,3 @@ func startDemo(f *flags, logger *slog.Logger) (stop func()) {
 	return func() { close(done); srv.Close() }
 }
 
-// accountFromFlags builds the single account that the --b2see.* flags
-// describe. Its errors never hold the key.
-func accountFromFlags(f *flags, logger *slog.Logger) (*collector.Account, error) {
-	if f.customerID == "" {
-		return nil, errors.New("no customer ID: set --b2see.customer-id or B2SEE_CUSTOMER_ID (or use --demo)")
-	}
-	key, err := readAPIKey(f.apiKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	client, err := b2see.NewClient(b2see.Config{
-		URL:           f.url,
-		CakesPath:     f.cakesPath,
-		CustomerID:    f.customerID,
-		APIKey:        key,
-		DaysOfHistory: f.daysOfHistory,
-		MaxBodyBytes:  int64(f.maxBodySize),
-		HTTPClient:    &http.Client{},
-		UserAgent:     exporterName + "/" + version.Version,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("account %s: %w", f.customerID, err)
-	}
-	name := f.accountName
-	if name == "" {
-		name = f.customerID
-	}
-	return collector.NewAccount(collector.AccountOptions{
-		Name:        name,
-		Source:      client,
-		SenderLabel: f.senderLabel,
-		MinInterval: f.minInterval,
-		Logger:      logger,
-	}), nil
-}
-
-// readAPIKey reads the key from file, or else from B2SEE_API_KEY.
-func readAPIKey(file string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("reading the API key file: %w", err)
-		}
-		key := strings.TrimSpace(string(b))
-		if !b2see.ValidAPIKey(key) {
-			return "", fmt.Errorf("the API key in %s is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", file)
-		}
-		return key, nil
-	}
-	key := strings.TrimSpace(os.Getenv("B2SEE_API_KEY"))
-	if key == "" {
-		return "", errors.New("no API key: set --b2see.api-key-file or B2SEE_API_KEY")
-	}
-	if !b2see.ValidAPIKey(key) {
-		return "", errors.New("the API key in B2SEE_API_KEY is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
-	}
-	return key, nil
-}

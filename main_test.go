@@ -302,7 +302,7 @@ func TestBadConfigurationFailsAtStart(t *testing.T) {
 		{"key not a GUID", []string{"B2SEE_API_KEY=x" + key}, []string{"--b2see.customer-id=1"}, "not a GUID"},
 		{"key file not a GUID", nil, []string{"--b2see.customer-id=1", "--b2see.api-key-file=" + keyFile}, "not a GUID"},
 		{"unreadable key file", nil, []string{"--b2see.customer-id=1", "--b2see.api-key-file=/nonexistent/key"}, "API key file"},
-		{"malformed URL", []string{"B2SEE_API_KEY=" + key}, []string{"--b2see.customer-id=1", "--b2see.url=ftp//x"}, "URL"},
+		{"malformed URL", []string{"B2SEE_API_KEY=" + key}, []string{"--b2see.customer-id=1", "--b2see.url=ftp//x"}, "must start with http"},
 		{"unknown flag", nil, []string{"--b2see.nope"}, "unknown long flag"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	promconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/version"
+
+	"github.com/b2see-exporter/b2see_exporter/b2see"
+	"github.com/b2see-exporter/b2see_exporter/collector"
+	"github.com/b2see-exporter/b2see_exporter/config"
+)
+
+// accountSet holds the accounts being served. A reload builds them anew
+// from the configuration and swaps them in whole, or keeps the running ones
+// when the new configuration is bad.
+type accountSet struct {
+	load   func() (*config.Config, error)
+	logger *slog.Logger
+
+	reloadSuccessful prometheus.Gauge
+	reloadTimestamp  prometheus.Gauge
+
+	reloadMu sync.Mutex // one reload at a time
+	mu       sync.RWMutex
+	list     []*collector.Account
+	byName   map[string]*collector.Account
+}
+
+func newAccountSet(load func() (*config.Config, error), logger *slog.Logger, reg prometheus.Registerer) *accountSet {
+	s := &accountSet{
+		load:   load,
+		logger: logger,
+		reloadSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "b2see_config_last_reload_successful",
+			Help: "1 if the last load of the configuration succeeded, 0 if it failed and the previous one is still in use.",
+		}),
+		reloadTimestamp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "b2see_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful load of the configuration.",
+		}),
+		byName: map[string]*collector.Account{},
+	}
+	reg.MustRegister(s.reloadSuccessful, s.reloadTimestamp)
+	return s
+}
+
+// reload loads the configuration and applies it. Accounts that stay keep
+// their state (last data, counts, a pending Retry-After); on error nothing
+// changes.
+func (s *accountSet) reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	err := s.apply()
+	if err != nil {
+		s.reloadSuccessful.Set(0)
+		return err
+	}
+	s.reloadSuccessful.Set(1)
+	s.reloadTimestamp.SetToCurrentTime()
+	return nil
+}
+
+func (s *accountSet) apply() error {
+	cfg, err := s.load()
+	if err != nil {
+		return err
+	}
+	opts := make([]collector.AccountOptions, 0, len(cfg.Accounts))
+	for _, a := range cfg.Accounts {
+		o, err := accountOptions(a, s.logger)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, o)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := make([]*collector.Account, 0, len(opts))
+	byName := make(map[string]*collector.Account, len(opts))
+	for _, o := range opts {
+		acc, ok := s.byName[o.Name]
+		if ok {
+			acc.Reconfigure(o)
+		} else {
+			acc = collector.NewAccount(o)
+		}
+		list = append(list, acc)
+		byName[o.Name] = acc
+	}
+	s.list, s.byName = list, byName
+	return nil
+}
+
+// accounts returns the accounts being served.
+func (s *accountSet) accounts() []*collector.Account {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.list
+}
+
+// get returns the account named name.
+func (s *accountSet) get(name string) (*collector.Account, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.byName[name]
+	return a, ok
+}
+
+// accountOptions builds the collector's options for one configured
+// account: its API key, its HTTP client and its B2see client.
+func accountOptions(a *config.Account, logger *slog.Logger) (collector.AccountOptions, error) {
+	key, err := a.APIKey()
+	if err != nil {
+		return collector.AccountOptions{}, err
+	}
+	httpClient, err := promconfig.NewClientFromConfig(a.HTTPClientConfig, "b2see_cakes")
+	if err != nil {
+		return collector.AccountOptions{}, fmt.Errorf("account %q: http_client_config: %w", a.Name, err)
+	}
+	client, err := b2see.NewClient(b2see.Config{
+		URL:           a.URL,
+		CakesPath:     a.CakesPath,
+		CustomerID:    a.CustomerID,
+		APIKey:        key,
+		DaysOfHistory: a.DaysOfHistory,
+		MaxBodyBytes:  int64(a.MaxBodySize),
+		HTTPClient:    httpClient,
+		UserAgent:     exporterName + "/" + version.Version,
+	})
+	if err != nil {
+		return collector.AccountOptions{}, fmt.Errorf("account %q: %w", a.Name, err)
+	}
+	return collector.AccountOptions{
+		Name:        a.Name,
+		Source:      client,
+		SenderLabel: a.SenderLabel,
+		MinInterval: time.Duration(a.MinInterval),
+		Logger:      logger,
+	}, nil
+}
+
+// configLoader returns how the configuration is (re)loaded: from
+// --config.file when given, else the one account of the --b2see.* flags.
+func configLoader(f *flags) (func() (*config.Config, error), error) {
+	opts := config.Options{
+		Defaults: config.Defaults{
+			URL:           f.url,
+			CakesPath:     f.cakesPath,
+			DaysOfHistory: f.daysOfHistory,
+			SenderLabel:   f.senderLabel,
+			MinInterval:   model.Duration(f.minInterval),
+			MaxBodySize:   f.maxBodySize,
+		},
+		AllowInlineAPIKeys: f.allowInlineKeys,
+	}
+	if f.configFile != "" {
+		if f.customerID != "" || f.apiKeyFile != "" {
+			return nil, errors.New("--config.file describes the accounts: leave out --b2see.customer-id (B2SEE_CUSTOMER_ID) and --b2see.api-key-file")
+		}
+		return func() (*config.Config, error) { return config.Load(f.configFile, opts) }, nil
+	}
+	return func() (*config.Config, error) {
+		if f.customerID == "" {
+			return nil, errors.New("no customer ID: set --b2see.customer-id or B2SEE_CUSTOMER_ID, or --config.file (or use --demo)")
+		}
+		a := config.NewAccount(opts.Defaults)
+		a.Name = f.accountName
+		if a.Name == "" {
+			a.Name = f.customerID
+		}
+		a.CustomerID = f.customerID
+		if f.apiKeyFile != "" {
+			a.APIKeyFile = f.apiKeyFile
+		} else {
+			if _, ok := os.LookupEnv(apiKeyEnv); !ok {
+				return nil, errors.New("no API key: set --b2see.api-key-file or " + apiKeyEnv)
+			}
+			a.APIKeyEnv = apiKeyEnv
+		}
+		cfg := &config.Config{Accounts: []*config.Account{a}}
+		if err := cfg.Validate(opts); err != nil {
+			return nil, err
+		}
+		return cfg, nil
+	}, nil
+}
+
+// apiKeyEnv holds the key when no key file is given.
+const apiKeyEnv = "B2SEE_API_KEY"
