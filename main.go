@@ -157,9 +157,16 @@ func run(f *flags, logger *slog.Logger) error {
 		}
 	}()
 
+	server := &http.Server{Handler: newHandler(f, accounts, reload, prometheus.DefaultGatherer, logger), ReadHeaderTimeout: 10 * time.Second}
+	return web.ListenAndServe(server, f.web, logger)
+}
+
+// newHandler routes the exporter's pages: metrics, probe, reload and the
+// landing page.
+func newHandler(f *flags, accounts *accountSet, reload func() error, gatherer prometheus.Gatherer, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(f.telemetryPath, &metricsHandler{
-		gatherer:    prometheus.DefaultGatherer,
+		gatherer:    gatherer,
 		accounts:    func(*http.Request) []*collector.Account { return accounts.accounts() },
 		timeout:     f.timeout,
 		offset:      f.timeoutOffset,
@@ -203,8 +210,7 @@ func run(f *flags, logger *slog.Logger) error {
 			logger:   logger,
 		})
 	}
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return web.ListenAndServe(server, f.web, logger)
+	return mux
 }
 
 // startDemo starts the fake B2see API in-process and points the flags at

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/promslog"
+
+	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+)
+
+// testExporter is the exporter's handler in-process, over a config file.
+type testExporter struct {
+	srv      *httptest.Server
+	accounts *accountSet
+	reg      *prometheus.Registry
+	cfgPath  string
+	logs     *syncBuffer
+}
+
+func newTestExporter(t *testing.T, configYAML string, extraArgs ...string) *testExporter {
+	t.Helper()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "b2see.yml")
+	writeFile(t, cfgPath, configYAML)
+	app := kingpin.New("test", "")
+	f, err := parseFlags(app, append([]string{"--config.file=" + cfgPath, "--storage.path=" + dir}, extraArgs...), &promslog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	load, err := configLoader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	set := newAccountSet(load, logger, reg)
+	if err := set.reload(); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(newHandler(f, set, set.reload, reg, logger))
+	t.Cleanup(srv.Close)
+	return &testExporter{srv: srv, accounts: set, reg: reg, cfgPath: cfgPath, logs: logs}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *testExporter) do(t *testing.T, method, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// twoFakes starts two fake upstreams, each with its own customer and key,
+// and returns a config naming them north and south, with key files.
+func twoFakes(t *testing.T) (north, south *b2seetest.Server, cfg string, keyDir string) {
+	t.Helper()
+	now := time.Now()
+	north = b2seetest.NewServer(b2seetest.Config{CustomerID: "100", APIKey: "10000000-0000-0000-0000-000000000001", Records: b2seetest.Generate(50, 1, now, 20)})
+	south = b2seetest.NewServer(b2seetest.Config{CustomerID: "200", APIKey: "20000000-0000-0000-0000-000000000002", Records: b2seetest.Generate(70, 2, now, 20)})
+	t.Cleanup(north.Close)
+	t.Cleanup(south.Close)
+	keyDir = t.TempDir()
+	writeFile(t, filepath.Join(keyDir, "north.key"), "10000000-0000-0000-0000-000000000001\n")
+	writeFile(t, filepath.Join(keyDir, "south.key"), "20000000-0000-0000-0000-000000000002\n")
+	cfg = `accounts:
+  - name: north
+    customer_id: "100"
+    api_key_file: ` + filepath.Join(keyDir, "north.key") + `
+    url: ` + north.URL + `
+  - name: south
+    customer_id: "200"
+    api_key_file: ` + filepath.Join(keyDir, "south.key") + `
+    url: ` + south.URL + `
+`
+	return north, south, cfg, keyDir
+}
+
+func TestProbe(t *testing.T) {
+	_, _, cfg, _ := twoFakes(t)
+	e := newTestExporter(t, cfg)
+
+	code, body := e.do(t, http.MethodGet, "/probe?account=north")
+	if code != 200 {
+		t.Fatalf("probe: %d %s", code, body)
+	}
+	m := parseMetrics(t, body)
+	if m["b2see_up{account=north}"] != 1 || sum(m, "b2see_batches") != 50 {
+		t.Errorf("probe north: up %v, batches %v", m["b2see_up{account=north}"], sum(m, "b2see_batches"))
+	}
+	if strings.Contains(body, `account="south"`) || strings.Contains(body, "go_goroutines") {
+		t.Error("probe of north serves more than north's metrics")
+	}
+
+	for _, tt := range []struct{ path, want string }{
+		{"/probe", "missing the account parameter"},
+		{"/probe?account=west", `unknown account "west"`},
+	} {
+		code, body := e.do(t, http.MethodGet, tt.path)
+		if code != http.StatusBadRequest || !strings.Contains(body, tt.want) {
+			t.Errorf("GET %s: %d %q, want 400 saying %q", tt.path, code, body, tt.want)
+		}
+	}
+}
+
+func TestOneAccountDownOthersUpOverHTTP(t *testing.T) {
+	_, south, cfg, _ := twoFakes(t)
+	south.SetFault(b2seetest.Cakes, b2seetest.Fault{Status: 503})
+	e := newTestExporter(t, cfg)
+	code, body := e.do(t, http.MethodGet, "/metrics")
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	m := parseMetrics(t, body)
+	if m["b2see_up{account=north}"] != 1 || m["b2see_up{account=south}"] != 0 {
+		t.Errorf("up: north %v south %v", m["b2see_up{account=north}"], m["b2see_up{account=south}"])
+	}
+	if sum(m, "b2see_batches") != 50 {
+		t.Errorf("north's batches = %v, want 50", sum(m, "b2see_batches"))
+	}
+}
+
+func TestReload(t *testing.T) {
+	north, _, cfg, keyDir := twoFakes(t)
+	e := newTestExporter(t, cfg)
+	reloadOK := func() float64 {
+		mfs, _ := e.reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "b2see_config_last_reload_successful" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	e.do(t, http.MethodGet, "/probe?account=north")
+	northBefore, _ := e.accounts.get("north")
+
+	// A bad file: the running configuration stays, and says why.
+	writeFile(t, e.cfgPath, cfg+"    surprise: 1\n")
+	code, body := e.do(t, http.MethodPost, "/-/reload")
+	if code != 500 || !strings.Contains(body, "surprise") {
+		t.Errorf("bad reload: %d %q", code, body)
+	}
+	if reloadOK() != 0 {
+		t.Errorf("reload_successful = %v after a bad reload", reloadOK())
+	}
+	if len(e.accounts.accounts()) != 2 {
+		t.Errorf("%d accounts after a bad reload, want the 2 running", len(e.accounts.accounts()))
+	}
+
+	// GET is not a reload.
+	if code, _ := e.do(t, http.MethodGet, "/-/reload"); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload: %d", code)
+	}
+
+	// A good file dropping south: north keeps its state.
+	writeFile(t, e.cfgPath, cfg[:strings.Index(cfg, "  - name: south")])
+	if code, body := e.do(t, http.MethodPost, "/-/reload"); code != 200 {
+		t.Fatalf("good reload: %d %q", code, body)
+	}
+	if reloadOK() != 1 {
+		t.Errorf("reload_successful = %v after a good reload", reloadOK())
+	}
+	if _, ok := e.accounts.get("south"); ok {
+		t.Error("south still served after it left the file")
+	}
+	if a, _ := e.accounts.get("north"); a != northBefore {
+		t.Error("north was rebuilt, losing its state, though it stayed")
+	}
+
+	// The key file changes: a reload reads the new key.
+	writeFile(t, filepath.Join(keyDir, "north.key"), "30000000-0000-0000-0000-000000000003")
+	if code, body := e.do(t, http.MethodPost, "/-/reload"); code != 200 {
+		t.Fatalf("reload after key change: %d %q", code, body)
+	}
+	_, body = e.do(t, http.MethodGet, "/probe?account=north")
+	if m := parseMetrics(t, body); m["b2see_up{account=north}"] != 0 {
+		t.Error("north still up with a key the fake does not accept: the new key was not used")
+	}
+	if north.Requests(b2seetest.Cakes) != 2 {
+		t.Errorf("north's fake saw %d requests, want 2", north.Requests(b2seetest.Cakes))
+	}
+	assertNoLeak(t, "logs", e.logs.String(), []string{"30000000-0000-0000-0000-000000000003", "10000000-0000-0000-0000-000000000001"})
+}
+
+func TestRetryAfterOverHTTP(t *testing.T) {
+	north, _, cfg, _ := twoFakes(t)
+	north.SetFault(b2seetest.Cakes, b2seetest.Fault{RetryAfter: 3600})
+	e := newTestExporter(t, cfg)
+	for range 3 {
+		_, body := e.do(t, http.MethodGet, "/probe?account=north")
+		if m := parseMetrics(t, body); m["b2see_up{account=north}"] != 0 {
+			t.Fatal("up while rate limited")
+		}
+	}
+	north.SetFault(b2seetest.Cakes, b2seetest.Fault{})
+	if got := north.Requests(b2seetest.Cakes); got != 1 {
+		t.Errorf("%d calls to a rate-limited upstream within its Retry-After, want 1", got)
+	}
+}
+
+func TestConcurrentProbesShareOneUpstreamCall(t *testing.T) {
+	north, _, cfg, _ := twoFakes(t)
+	// With a minimum interval, every probe after the first read is served
+	// from it; concurrent ones wait for the one read in flight.
+	north.SetFault(b2seetest.Cakes, b2seetest.Fault{Delay: 200 * time.Millisecond})
+	e := newTestExporter(t, cfg, "--b2see.min-interval=1h")
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body := e.do(t, http.MethodGet, "/probe?account=north")
+			if code != 200 || !strings.Contains(body, `b2see_up{account="north"} 1`) {
+				t.Errorf("probe: %d", code)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := north.Requests(b2seetest.Cakes); got != 1 {
+		t.Errorf("50 concurrent probes made %d upstream calls, want 1", got)
+	}
+}
