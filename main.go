@@ -239,4 +239,3 @@ func startDemo(f *flags, logger *slog.Logger) (stop func()) {
 	}()
 	return func() { close(done); srv.Close() }
 }
-
