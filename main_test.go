@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,17 +92,7 @@ func startExporter(t *testing.T, env []string, args ...string) *exporter {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
+	t.Cleanup(func() { stopCmd(cmd) })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/")
@@ -113,6 +104,22 @@ func startExporter(t *testing.T, env []string, args ...string) *exporter {
 			t.Fatalf("exporter did not answer on %s: %v\nlogs:\n%s", addr, err, logs)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// execCommand is exec.Command, named for the helpers of other test files.
+var execCommand = exec.Command
+
+// stopCmd stops a started process: SIGTERM, then SIGKILL after a while.
+func stopCmd(cmd *exec.Cmd) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
 	}
 }
 

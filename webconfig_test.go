@@ -1,0 +1,147 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key into dir.
+func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "b2see_exporter test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	writeFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	writeFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func TestWebConfigTLSAndBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSignedCert(t, dir)
+	const password = "correct horse battery staple"
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(dir, "web.yml")
+	writeFile(t, webConfig, "tls_server_config:\n  cert_file: "+certFile+"\n  key_file: "+keyFile+
+		"\nbasic_auth_users:\n  prometheus: "+string(hash)+"\n")
+
+	addr := freeAddr(t)
+	logs := &syncBuffer{}
+	cmd := startProcess(t, logs, exporterBinary, "--demo", "--web.listen-address="+addr,
+		"--web.config.file="+webConfig, "--storage.path="+t.TempDir())
+	_ = cmd
+
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	get := func(scheme, user, pass string) (int, string, error) {
+		req, _ := http.NewRequest(http.MethodGet, scheme+"://"+addr+"/metrics", nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	// Wait until it serves TLS.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, _, err := get("https", "prometheus", password); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no TLS answer on %s\nlogs:\n%s", addr, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	tests := []struct {
+		name, scheme, user, pass string
+		want                     int // 0: the request must fail
+	}{
+		{"right credentials", "https", "prometheus", password, 200},
+		{"no credentials", "https", "", "", 401},
+		{"wrong password", "https", "prometheus", "wrong", 401},
+		{"unknown user", "https", "grafana", password, 401},
+		{"plain HTTP", "http", "prometheus", password, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body, err := get(tt.scheme, tt.user, tt.pass)
+			if err != nil {
+				t.Fatalf("request failed: %v", err)
+			}
+			if code != tt.want {
+				t.Fatalf("status %d, want %d", code, tt.want)
+			}
+			if code == 200 && !strings.Contains(body, "b2see_up") {
+				t.Error("no metrics behind the right credentials")
+			}
+			if code != 200 && strings.Contains(body, "b2see_") {
+				t.Error("metrics served without the right credentials")
+			}
+		})
+	}
+	// An unknown CA is refused by the client: the certificate is really used.
+	bare := &http.Client{Timeout: 5 * time.Second}
+	if _, err := bare.Get("https://" + addr + "/metrics"); err == nil {
+		t.Error("a client without the test CA accepted the certificate")
+	}
+	assertNoLeak(t, "logs", logs.String(), []string{password, string(hash)})
+}
+
+// startProcess starts a program whose output goes to logs, stopped at the
+// end of the test.
+func startProcess(t *testing.T, logs io.Writer, name string, args ...string) *os.Process {
+	t.Helper()
+	cmd := execCommand(name, args...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopCmd(cmd) })
+	return cmd.Process
+}
