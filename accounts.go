@@ -16,6 +16,7 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/b2see"
 	"github.com/b2see-exporter/b2see_exporter/collector"
 	"github.com/b2see-exporter/b2see_exporter/config"
+	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
 // accountSet holds the accounts being served. A reload builds them anew
@@ -28,16 +29,21 @@ type accountSet struct {
 	reloadSuccessful prometheus.Gauge
 	reloadTimestamp  prometheus.Gauge
 
+	storage string // --storage.path
+
 	reloadMu sync.Mutex // one reload at a time
+	trackers map[string]*state.Tracker // by account name; kept across reloads
 	mu       sync.RWMutex
 	list     []*collector.Account
 	byName   map[string]*collector.Account
 }
 
-func newAccountSet(load func() (*config.Config, error), logger *slog.Logger, reg prometheus.Registerer) *accountSet {
+func newAccountSet(load func() (*config.Config, error), storage string, logger *slog.Logger, reg prometheus.Registerer) *accountSet {
 	s := &accountSet{
-		load:   load,
-		logger: logger,
+		load:     load,
+		storage:  storage,
+		trackers: map[string]*state.Tracker{},
+		logger:   logger,
 		reloadSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "b2see_config_last_reload_successful",
 			Help: "1 if the last load of the configuration succeeded, 0 if it failed and the previous one is still in use.",
@@ -81,6 +87,23 @@ func (s *accountSet) apply() error {
 		}
 		opts = append(opts, o)
 	}
+	// One tracker per account name for the life of the process: two would
+	// write the same state file.
+	trackers := make(map[string]*state.Tracker, len(cfg.Accounts))
+	for i, a := range cfg.Accounts {
+		tr, ok := s.trackers[a.Name]
+		if !ok {
+			tr = state.Open(state.Options{
+				Dir:     s.storage,
+				Account: a.Name,
+				Window:  time.Duration(a.DaysOfHistory) * 24 * time.Hour,
+				Logger:  s.logger,
+			})
+		}
+		trackers[a.Name] = tr
+		opts[i].Counters = tr
+	}
+	s.trackers = trackers
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

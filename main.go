@@ -136,7 +136,7 @@ func run(f *flags, logger *slog.Logger) error {
 
 	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	prometheus.MustRegister(versioncollector.NewCollector(exporterName))
-	accounts := newAccountSet(load, logger, prometheus.DefaultRegisterer)
+	accounts := newAccountSet(load, f.storagePath, logger, prometheus.DefaultRegisterer)
 	if err := accounts.reload(); err != nil {
 		return err
 	}

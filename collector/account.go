@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
+	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
 // Source reads an account's batch records; *b2see.Client is one.
@@ -33,7 +34,11 @@ type AccountOptions struct {
 	// MinInterval, when positive, is the least time between two reads of
 	// the upstream: scrapes within it are served from the last result.
 	MinInterval time.Duration
-	Logger      *slog.Logger
+	// Counters, when set, keeps the account's counters (the *_total series
+	// of the batch records) across scrapes and restarts. It must be the
+	// account's own.
+	Counters *state.Tracker
+	Logger   *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -188,12 +193,27 @@ func (a *Account) read(ctx context.Context) *readResult {
 	a.mu.Unlock()
 	start := a.now()
 	w := newWindow(opts.SenderLabel)
+	var counting *state.Scrape
+	if opts.Counters != nil {
+		counting = opts.Counters.Begin()
+	}
 	err := opts.Source.Cakes(ctx, func(b *b2see.Batch) error {
-		w.add(b)
+		if w.add(b) && b.HasID && counting != nil {
+			observation(counting.Next(), b, opts.SenderLabel)
+		}
 		return nil
 	})
 	took := a.now().Sub(start)
 	res := &readResult{err: err, at: start, took: took}
+	if counting != nil {
+		// Only a whole answer counts: a partial one would see batches
+		// vanish and counts stop short.
+		if err == nil {
+			counting.Commit(start) // a failed save is logged and exported by the tracker
+		} else {
+			counting.Discard()
+		}
+	}
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -259,6 +279,10 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 	}
 	if win != nil {
 		win.collect(ch, name)
+	}
+	if a.opts.Counters != nil {
+		// Also when the scrape failed: counters must not vanish.
+		collectCounters(ch, a.opts.Counters, name)
 	}
 
 	a.mu.Lock()

@@ -76,10 +76,10 @@ var timeToFirstWatchBuckets = []float64{
 	86400, 2 * 86400, 4 * 86400, 7 * 86400, 14 * 86400, 30 * 86400,
 }
 
-var allDescs = []*prometheus.Desc{
+var allDescs = append([]*prometheus.Desc{
 	upDesc, scrapeDurationDesc, lastSuccessDesc, dataAgeDesc, scrapeErrorsDesc,
 	upstreamRequestsDesc, upstreamDurationDesc,
 	batchesDesc, batchesSentDesc, batchesWatchedDesc, landingPageWatchesDesc, videoPlaysDesc,
 	linkClicksDesc, customerActionsDesc, customerActionValueDesc, paymentOutcomesDesc, ratingsDesc,
 	timeToFirstWatchDesc,
-}
+}, counterDescs...)

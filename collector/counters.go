@@ -1,0 +1,101 @@
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/b2see-exporter/b2see_exporter/b2see"
+	"github.com/b2see-exporter/b2see_exporter/state"
+)
+
+// The counters grow by what each batch's counts grew between successful
+// scrapes, as package state keeps them: the first scrape with no saved
+// state is their starting point, a count going down upstream never makes
+// them go down, and a failed scrape changes nothing. They survive restarts
+// through the state file and keep their values while the upstream fails.
+var (
+	batchesCreatedDesc = newDesc("batches_created_total",
+		"Batches first seen since counting started (batches present when it started are not counted).", seriesLabels)
+	landingPageWatchesTotalDesc = newDesc("landing_page_watches_total",
+		"Growth of the batches' landing page watch counts between successful scrapes; a count going down upstream is not subtracted and its re-growth not counted twice.", seriesLabels)
+	videoPlaysTotalDesc = newDesc("video_plays_total",
+		"Growth of the batches' video play counts between successful scrapes; a count going down upstream is not subtracted and its re-growth not counted twice.", seriesLabels)
+	linkClicksTotalDesc = newDesc("link_clicks_total",
+		"Growth of the batches' link click counts between successful scrapes, by link; a count going down upstream is not subtracted and its re-growth not counted twice.", seriesLabels, "link")
+	customerActionsTotalDesc = newDesc("customer_actions_total",
+		"Batches entering a customer action state, by state; a batch going back and forth counts each entry.", seriesLabels, "state")
+	customerActionValueTotalDesc = newDesc("customer_action_value_total",
+		"Sum of the prices of the batches entering a customer action state, taken at entry, by state, in the account's currency; negative prices count as 0.", seriesLabels, "state")
+	countCorrectionsDesc = newDesc("count_corrections_total",
+		"Times an upstream count of a batch went down between successful scrapes.", []string{labelAccount})
+	stateLastSaveDesc = newDesc("state_last_save_timestamp_seconds",
+		"Unix time of the last successful save of the account's counter state.", []string{labelAccount})
+	stateLastSaveSuccessfulDesc = newDesc("state_last_save_successful",
+		"1 if the last save of the account's counter state succeeded (or none was tried yet), 0 if it failed.", []string{labelAccount})
+	stateSaveFailuresDesc = newDesc("state_save_failures_total",
+		"Failed saves of the account's counter state since the exporter started.", []string{labelAccount})
+)
+
+var counterDescs = []*prometheus.Desc{
+	batchesCreatedDesc, landingPageWatchesTotalDesc, videoPlaysTotalDesc, linkClicksTotalDesc,
+	customerActionsTotalDesc, customerActionValueTotalDesc, countCorrectionsDesc,
+	stateLastSaveDesc, stateLastSaveSuccessfulDesc, stateSaveFailuresDesc,
+}
+
+// observation is what the counters take of a record, under the series
+// labels of the window gauges.
+func observation(o *state.Observation, b *b2see.Batch, senders bool) {
+	*o = state.Observation{
+		ID:          b.ID,
+		ProductType: labelValue(b.ProductType),
+		Created:     b.DateCreated,
+		Counts: state.Counts{
+			state.Watches:        b.LandingPageWatchCount,
+			state.Plays:          b.VideoPlayCount,
+			state.ImageClicks:    b.ImageLinkClicks,
+			state.FacebookClicks: b.FacebookClicks,
+			state.GoogleClicks:   b.GoogleClicks,
+		},
+		ActionState: b.CustomerActionState,
+		ActionPrice: b.CustomerActionPrice,
+	}
+	if senders {
+		o.Sender = labelValue(b.SendingUserName)
+	}
+}
+
+// linkCounts are the state.Counts of b2see_link_clicks_total, in the order
+// of linkNames.
+var linkCounts = [len(linkNames)]int{state.ImageClicks, state.FacebookClicks, state.GoogleClicks}
+
+// collectCounters emits the counters of tr for account.
+func collectCounters(ch chan<- prometheus.Metric, tr *state.Tracker, account string) {
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	for _, s := range tr.Totals() {
+		counter(batchesCreatedDesc, float64(s.Created), account, s.ProductType, s.Sender)
+		counter(landingPageWatchesTotalDesc, float64(s.Counts[state.Watches]), account, s.ProductType, s.Sender)
+		counter(videoPlaysTotalDesc, float64(s.Counts[state.Plays]), account, s.ProductType, s.Sender)
+		for i, c := range linkCounts {
+			counter(linkClicksTotalDesc, float64(s.Counts[c]), account, s.ProductType, s.Sender, linkNames[i])
+		}
+		for _, a := range s.Actions {
+			counter(customerActionsTotalDesc, float64(a.Count), account, s.ProductType, s.Sender, a.State)
+			counter(customerActionValueTotalDesc, a.Value, account, s.ProductType, s.Sender, a.State)
+		}
+	}
+	st := tr.Status()
+	counter(countCorrectionsDesc, float64(st.Corrections), account)
+	if !st.Persistent {
+		return
+	}
+	if !st.LastSave.IsZero() {
+		ch <- prometheus.MustNewConstMetric(stateLastSaveDesc, prometheus.GaugeValue, float64(st.LastSave.UnixNano())/1e9, account)
+	}
+	ok := 0.0
+	if st.LastSaveOK {
+		ok = 1
+	}
+	ch <- prometheus.MustNewConstMetric(stateLastSaveSuccessfulDesc, prometheus.GaugeValue, ok, account)
+	counter(stateSaveFailuresDesc, float64(st.SaveFailures), account)
+}

@@ -1,0 +1,520 @@
+// Package state keeps true counters over an account's batch records across
+// scrapes and restarts, for the counters that rate() and increase() work on.
+//
+// The upstream only ever answers with the current counts of the batches in
+// its history window. A Tracker remembers, per batch, the highest counts and
+// the customer action state seen so far, and turns what grew since the last
+// successful scrape into per-series totals:
+//
+//   - The first scrape with no saved state is the starting point: every
+//     total starts at 0 and no batch counts as created.
+//   - A batch first seen on a later scrape counts as created, and its counts
+//     grow from zero.
+//   - A count only adds what it grew beyond the batch's highest value seen
+//     (its high-water mark). A count that goes down upstream is a correction:
+//     it never makes a total go down, and re-growth up to the old high is not
+//     counted twice. Corrections are counted on their own.
+//   - A batch entering a customer action state adds 1 to that state and its
+//     price (negative prices count as 0) to the state's value; a batch whose
+//     state goes back and forth counts each entry.
+//   - A failed or partial scrape changes nothing: records are staged and only
+//     committed once the whole answer was read. A batch seen twice in one
+//     answer counts once, the first record winning.
+//   - Growth goes to the series (product type, sender) the batch has when it
+//     grows. A batch that leaves the window keeps what it contributed.
+//
+// State is saved per account in one file, atomically, after a successful
+// scrape that changed something, in a versioned and checksummed binary
+// format. A missing file starts fresh; an unreadable or corrupt one is moved
+// aside, never deleted, and the tracker starts fresh. Batches not seen for
+// longer than the window plus a grace period, and created before the window,
+// are forgotten; their contribution stays in the totals.
+//
+// The package knows nothing of Prometheus nor of the upstream's types.
+package state
+
+import (
+	"cmp"
+	"errors"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Indices of Counts.
+const (
+	Watches = iota // landing page watches
+	Plays          // video plays
+	ImageClicks
+	FacebookClicks
+	GoogleClicks
+	NumCounts
+)
+
+// Counts are a batch's counts, indexed by Watches, Plays, ....
+type Counts [NumCounts]int64
+
+// Observation is one batch record as the upstream answered it.
+type Observation struct {
+	ID int64
+	// ProductType and Sender name the series the batch's growth goes to,
+	// as they will be exported.
+	ProductType, Sender string
+	Created             time.Time // zero when unknown
+	Counts              Counts
+	ActionState         string // "" for none
+	ActionPrice         float64
+}
+
+// DefaultGrace is how long a batch is remembered beyond the window after it
+// was last seen, so that an upstream that briefly drops it does not make it
+// count as created again.
+const DefaultGrace = 7 * 24 * time.Hour
+
+// Intervals of the upkeep done at commit time.
+const (
+	// pruneInterval spaces out the sweep over all batches.
+	pruneInterval = time.Hour
+	// touchSaveInterval is how stale the batches' last seen times may get on
+	// disk when nothing else changed.
+	touchSaveInterval = time.Hour
+)
+
+// Options configure a Tracker.
+type Options struct {
+	// Dir is the directory of the state files; "" keeps state in memory
+	// only.
+	Dir string
+	// Account names the account. It picks the file and is checked on load.
+	Account string
+	// Window is the upstream's history window (days of history).
+	Window time.Duration
+	// Grace is DefaultGrace when zero.
+	Grace  time.Duration
+	Logger *slog.Logger
+}
+
+// Tracker is the counter state of one account. Its methods are safe for
+// concurrent use; scrapes are expected to be serialised by the caller.
+type Tracker struct {
+	opts   Options
+	logger *slog.Logger
+	path   string // "" when in memory only
+
+	mu          sync.Mutex
+	fresh       bool // no state yet: the next commit is the starting point
+	gen         uint32
+	batches     []batch
+	index       map[int64]int32 // batch ID to index in batches
+	series      []series
+	seriesIndex map[seriesKey]int32
+	strs        []string // action states; strs[0] is ""
+	strIndex    map[string]int32
+	corrections uint64
+	spare       []Observation // staging buffer kept between scrapes
+	lastPrune   time.Time
+	encodedAt   time.Time // when the state was last taken to be saved
+	dirty       bool      // changed since the last successful save
+	touched     bool      // batches seen since the last successful save
+
+	saveMu       sync.Mutex // serialises writes of the file
+	lastSave     time.Time  // last successful save, or the loaded file's
+	lastSaveOK   bool
+	saveFailures uint64
+	saveErr      string // the failure last logged at error level
+	noSave       error  // why saves are refused for good
+}
+
+// batch is what is remembered of one batch. It holds no pointers, so that
+// a hundred thousand of them cost the garbage collector nothing.
+type batch struct {
+	id       int64
+	hw       Counts // high-water marks
+	last     Counts // last values seen, to count corrections
+	created  int64  // Unix seconds; 0 when unknown
+	lastSeen int64  // Unix seconds
+	series   int32
+	state    int32  // index in strs
+	gen      uint32 // commit that saw it last, to skip duplicates
+}
+
+type seriesKey struct{ productType, sender string }
+
+type series struct {
+	key     seriesKey
+	created uint64
+	counts  [NumCounts]uint64
+	actions []action
+}
+
+type action struct {
+	state int32 // index in strs
+	count uint64
+	value float64
+}
+
+// Open returns the tracker of opts.Account, loaded from its file under
+// opts.Dir when there is a good one. It never fails: a file it cannot use
+// is logged and moved aside, and the tracker starts fresh.
+func Open(opts Options) *Tracker {
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
+	t := newTracker(opts)
+	if opts.Dir != "" {
+		t.path = Path(opts.Dir, opts.Account)
+		t = t.load()
+	}
+	return t
+}
+
+func newTracker(opts Options) *Tracker {
+	t := &Tracker{
+		opts:        opts,
+		logger:      opts.Logger,
+		fresh:       true,
+		index:       map[int64]int32{},
+		seriesIndex: map[seriesKey]int32{},
+		strs:        []string{""},
+		strIndex:    map[string]int32{"": 0},
+		lastSaveOK:  true,
+	}
+	if t.logger == nil {
+		t.logger = slog.New(slog.DiscardHandler)
+	}
+	return t
+}
+
+// intern returns the index of s in strs, adding it.
+func (t *Tracker) intern(s string) int32 {
+	if i, ok := t.strIndex[s]; ok {
+		return i
+	}
+	i := int32(len(t.strs))
+	t.strs = append(t.strs, s)
+	t.strIndex[s] = i
+	return i
+}
+
+// seriesOf returns the index of the series of o, trying cur first: a batch
+// mostly stays in its series.
+func (t *Tracker) seriesOf(o *Observation, cur int32) int32 {
+	if cur >= 0 {
+		if k := &t.series[cur].key; k.productType == o.ProductType && k.sender == o.Sender {
+			return cur
+		}
+	}
+	key := seriesKey{o.ProductType, o.Sender}
+	if i, ok := t.seriesIndex[key]; ok {
+		return i
+	}
+	i := int32(len(t.series))
+	t.series = append(t.series, series{key: key})
+	t.seriesIndex[key] = i
+	return i
+}
+
+// action returns the totals of state in s, adding them.
+func (s *series) action(state int32) *action {
+	for i := range s.actions {
+		if s.actions[i].state == state {
+			return &s.actions[i]
+		}
+	}
+	s.actions = append(s.actions, action{state: state})
+	return &s.actions[len(s.actions)-1]
+}
+
+// Scrape stages the records of one read of the upstream. Nothing of it
+// reaches the tracker before Commit.
+type Scrape struct {
+	t   *Tracker
+	obs []Observation
+}
+
+// Begin starts staging a scrape.
+func (t *Tracker) Begin() *Scrape {
+	t.mu.Lock()
+	obs := t.spare[:0]
+	t.spare = nil
+	t.mu.Unlock()
+	return &Scrape{t: t, obs: obs}
+}
+
+// Add stages one record. Records are taken in order; of several with the
+// same ID, the first wins.
+func (s *Scrape) Add(o *Observation) {
+	*s.Next() = *o
+}
+
+// Next stages one record and returns it to be filled in before the next
+// call, which spares a copy on the hot path of a scrape.
+func (s *Scrape) Next() *Observation {
+	if len(s.obs) < cap(s.obs) {
+		s.obs = s.obs[:len(s.obs)+1]
+	} else {
+		s.obs = append(s.obs, Observation{})
+	}
+	return &s.obs[len(s.obs)-1]
+}
+
+// Discard drops the scrape: the tracker is left as it was.
+func (s *Scrape) Discard() {
+	s.t.giveBack(s.obs)
+	s.obs = nil
+}
+
+func (t *Tracker) giveBack(obs []Observation) {
+	clear(obs) // drop the strings
+	t.mu.Lock()
+	if t.spare == nil {
+		t.spare = obs[:0]
+	}
+	t.mu.Unlock()
+}
+
+// Commit applies the scrape, read successfully at now, and saves the state
+// when it changed. The error is that of the save, already logged and
+// counted; the counters are updated whatever it is.
+func (s *Scrape) Commit(now time.Time) error {
+	t := s.t
+	t.mu.Lock()
+	t.apply(s.obs, now)
+	save := t.path != "" && (t.dirty || t.touched && now.Sub(t.encodedAt) >= touchSaveInterval)
+	t.mu.Unlock()
+	t.giveBack(s.obs)
+	s.obs = nil
+	if !save {
+		return nil
+	}
+	return t.Save(now)
+}
+
+// apply commits obs. t.mu must be held.
+func (t *Tracker) apply(obs []Observation, now time.Time) {
+	t.gen++
+	gen, seen := t.gen, now.Unix()
+	var next int32 // where the next record's batch likely is
+	baseline := t.fresh
+	if baseline {
+		t.fresh = false
+		t.dirty = true // so that a restart does not take a new starting point
+	}
+	if len(obs) > 0 {
+		t.touched = true
+	}
+	for i := range obs {
+		o := &obs[i]
+		var c Counts
+		for j, v := range o.Counts {
+			c[j] = max(v, 0)
+		}
+		created := int64(0)
+		if !o.Created.IsZero() {
+			created = o.Created.Unix()
+		}
+		// The upstream answers in much the same order every time, and
+		// batches are kept in the order first seen: the batch after the
+		// last one is mostly the next, which spares a lookup in a big map.
+		bi, ok := next, next < int32(len(t.batches)) && t.batches[next].id == o.ID
+		if !ok {
+			bi, ok = t.index[o.ID]
+		}
+		if !ok {
+			b := batch{id: o.ID, hw: c, last: c, created: created, lastSeen: seen, gen: gen,
+				series: t.seriesOf(o, -1), state: t.intern(o.ActionState)}
+			s := &t.series[b.series]
+			if baseline {
+				if b.state != 0 {
+					s.action(b.state) // exported at 0 from the start
+				}
+			} else {
+				s.created++
+				for j, v := range c {
+					s.counts[j] += uint64(v)
+				}
+				if b.state != 0 {
+					a := s.action(b.state)
+					a.count++
+					a.value += price(o.ActionPrice)
+				}
+			}
+			t.index[o.ID] = int32(len(t.batches))
+			t.batches = append(t.batches, b)
+			t.dirty = true
+			continue
+		}
+		next = bi + 1
+		b := &t.batches[bi]
+		if b.gen == gen {
+			continue // a duplicate in this answer
+		}
+		b.gen, b.lastSeen = gen, seen
+		if created != 0 && created != b.created {
+			b.created = created
+			t.dirty = true
+		}
+		if si := t.seriesOf(o, b.series); si != b.series {
+			b.series = si
+			t.dirty = true
+		}
+		if c == b.last && t.strs[b.state] == o.ActionState {
+			continue // the common case: nothing moved
+		}
+		s := &t.series[b.series]
+		for j, v := range c {
+			if v < b.last[j] {
+				t.corrections++
+			}
+			if v > b.hw[j] {
+				s.counts[j] += uint64(v - b.hw[j])
+				b.hw[j] = v
+			}
+		}
+		b.last = c
+		if t.strs[b.state] != o.ActionState {
+			b.state = t.intern(o.ActionState)
+			if b.state != 0 {
+				a := s.action(b.state)
+				a.count++
+				a.value += price(o.ActionPrice)
+			}
+		}
+		t.dirty = true
+	}
+	if now.Sub(t.lastPrune) >= pruneInterval {
+		t.prune(now)
+		t.lastPrune = now
+	}
+}
+
+// price is what a customer action adds to its state's value: a counter
+// never goes down, so neither negative nor non-finite prices count.
+func price(p float64) float64 {
+	if p > 0 && !math.IsInf(p, 1) {
+		return p
+	}
+	return 0
+}
+
+// prune forgets the batches that left the window for good. t.mu must be
+// held.
+func (t *Tracker) prune(now time.Time) {
+	seenBefore := now.Add(-(t.opts.Window + t.opts.Grace)).Unix()
+	createdBefore := now.Add(-t.opts.Window).Unix()
+	// Compacting in place keeps the order, and with it the hint of apply.
+	kept := t.batches[:0]
+	for i := range t.batches {
+		b := t.batches[i]
+		if b.lastSeen >= seenBefore || b.created >= createdBefore {
+			if len(kept) != i {
+				t.index[b.id] = int32(len(kept))
+			}
+			kept = append(kept, b)
+			continue
+		}
+		delete(t.index, b.id)
+		t.dirty = true
+	}
+	t.batches = kept
+}
+
+// ActionTotal are the totals of one customer action state.
+type ActionTotal struct {
+	State string
+	Count uint64  // entries into the state
+	Value float64 // sum of the prices at entry
+}
+
+// SeriesTotals are the counters of one series.
+type SeriesTotals struct {
+	ProductType, Sender string
+	Created             uint64
+	Counts              [NumCounts]uint64
+	Actions             []ActionTotal // by state
+}
+
+// Totals returns a copy of the counters of every series, by product type
+// and sender.
+func (t *Tracker) Totals() []SeriesTotals {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]SeriesTotals, len(t.series))
+	for i := range t.series {
+		s := &t.series[i]
+		st := SeriesTotals{ProductType: s.key.productType, Sender: s.key.sender, Created: s.created, Counts: s.counts,
+			Actions: make([]ActionTotal, len(s.actions))}
+		for j, a := range s.actions {
+			st.Actions[j] = ActionTotal{State: t.strs[a.state], Count: a.count, Value: a.value}
+		}
+		slices.SortFunc(st.Actions, func(a, b ActionTotal) int { return cmp.Compare(a.State, b.State) })
+		out[i] = st
+	}
+	slices.SortFunc(out, func(a, b SeriesTotals) int {
+		return cmp.Or(cmp.Compare(a.ProductType, b.ProductType), cmp.Compare(a.Sender, b.Sender))
+	})
+	return out
+}
+
+// Status is the tracker's own health.
+type Status struct {
+	Persistent   bool      // saved to a file
+	LastSave     time.Time // zero before the first save
+	LastSaveOK   bool      // the last save, if any, succeeded
+	SaveFailures uint64
+	Corrections  uint64 // times an upstream count went down
+	Batches      int    // batches remembered
+}
+
+// Status reports the tracker's health.
+func (t *Tracker) Status() Status {
+	t.saveMu.Lock()
+	s := Status{Persistent: t.path != "", LastSave: t.lastSave, LastSaveOK: t.lastSaveOK, SaveFailures: t.saveFailures}
+	t.saveMu.Unlock()
+	t.mu.Lock()
+	s.Corrections, s.Batches = t.corrections, len(t.batches)
+	t.mu.Unlock()
+	return s
+}
+
+// Save writes the state to its file now. Failures are logged and counted.
+func (t *Tracker) Save(now time.Time) error {
+	if t.path == "" {
+		return errors.New("state is kept in memory only")
+	}
+	t.saveMu.Lock()
+	defer t.saveMu.Unlock()
+	err := t.noSave
+	if err == nil {
+		t.mu.Lock()
+		data := t.encode(now)
+		t.dirty, t.touched, t.encodedAt = false, false, now
+		t.mu.Unlock()
+		err = writeAtomic(t.path, data)
+		if err != nil {
+			// Try again on the next commit, whatever changes.
+			t.mu.Lock()
+			t.dirty = true
+			t.mu.Unlock()
+		}
+	}
+	if err != nil {
+		t.saveFailures++
+		t.lastSaveOK = false
+		if msg := err.Error(); msg != t.saveErr {
+			t.logger.Error("saving the counter state failed; counters go on in memory", "file", t.path, "err", msg)
+			t.saveErr = msg
+		} else {
+			t.logger.Debug("saving the counter state still fails", "file", t.path, "err", msg)
+		}
+		return err
+	}
+	if t.saveErr != "" {
+		t.logger.Info("saving the counter state works again", "file", t.path)
+		t.saveErr = ""
+	}
+	t.lastSave, t.lastSaveOK = now, true
+	return nil
+}
