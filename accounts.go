@@ -31,7 +31,7 @@ type accountSet struct {
 
 	storage string // --storage.path
 
-	reloadMu sync.Mutex // one reload at a time
+	reloadMu sync.Mutex                // one reload at a time
 	trackers map[string]*state.Tracker // by account name; kept across reloads
 	mu       sync.RWMutex
 	list     []*collector.Account
