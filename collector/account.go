@@ -36,6 +36,9 @@ type AccountOptions struct {
 	Logger      *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Status, when set, looks up the status of the window's batches in the
+	// batches API; nil leaves the status metrics out.
+	Status *StatusOptions
 }
 
 // Account reads one B2see account and keeps what outlives a scrape: the
@@ -45,6 +48,7 @@ type Account struct {
 	opts   AccountOptions
 	logger *slog.Logger
 	now    func() time.Time
+	status *statusTracker // nil when status tracking is off
 	group  singleflight.Group
 	// waiting counts scrapes waiting on a read in flight, for tests.
 	waiting atomic.Int64
@@ -88,6 +92,13 @@ func NewAccount(opts AccountOptions) *Account {
 		a.now = time.Now
 	}
 	a.logger = a.logger.With("account", opts.Name)
+	if opts.Status != nil {
+		a.status = newStatusTracker(*opts.Status, a.logger, a.now, func(err error, took time.Duration) {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			a.countRequest("batches", err, took)
+		})
+	}
 	return a
 }
 
@@ -181,15 +192,35 @@ func reason(err error) string {
 	return b2see.Reason(err)
 }
 
-// read calls the upstream once and records the outcome.
+// read calls the upstream once and records the outcome. After a good read
+// of the cakes, the status lookups get what is left of ctx's time.
 func (a *Account) read(ctx context.Context) *readResult {
 	start := a.now()
 	w := newWindow(a.opts.SenderLabel)
+	var refs []batchRef
+	if a.status != nil {
+		refs = a.status.takeRefs()
+	}
 	err := a.opts.Source.Cakes(ctx, func(b *b2see.Batch) error {
-		w.add(b)
+		if w.add(b) && a.status != nil && b.HasID {
+			r := batchRef{id: b.ID}
+			if !b.DateCreated.IsZero() {
+				r.created = b.DateCreated.Unix()
+			}
+			refs = append(refs, r)
+		}
 		return nil
 	})
 	took := a.now().Sub(start)
+	res := a.record(w, err, start, took)
+	if err == nil && a.status != nil {
+		a.status.refresh(ctx, refs)
+	}
+	return res
+}
+
+// record keeps the outcome of a read of the cakes.
+func (a *Account) record(w *window, err error, start time.Time, took time.Duration) *readResult {
 	res := &readResult{err: err, at: start, took: took}
 
 	a.mu.Lock()
@@ -253,6 +284,9 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 	}
 	if win != nil {
 		win.collect(ch, name)
+	}
+	if a.status != nil {
+		a.status.collect(ch, name, a.now())
 	}
 
 	a.mu.Lock()
