@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -114,15 +113,6 @@ func TestNewClientRejectsBadConfig(t *testing.T) {
 	}
 }
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestClientStatusErrors(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -134,7 +124,7 @@ func TestClientStatusErrors(t *testing.T) {
 		wantMessage string
 	}{
 		{
-			name: "404 unknown customer", status: 404, body: fixture(t, "error_404_customer.json"),
+			name: "404 unknown customer", status: 404, body: readFixture(t, "error_404_customer.json"),
 			wantReason: ReasonMisconfigured, wantMessage: "CustomerID does not exist",
 			check: func(t *testing.T, err error) {
 				var e *MisconfigurationError
@@ -144,11 +134,11 @@ func TestClientStatusErrors(t *testing.T) {
 			},
 		},
 		{
-			name: "404 key format", status: 404, body: fixture(t, "error_404_apikey.json"),
+			name: "404 key format", status: 404, body: readFixture(t, "error_404_apikey.json"),
 			wantReason: ReasonMisconfigured, wantMessage: "API key not in correct format",
 		},
 		{
-			name: "401", status: 401, body: fixture(t, "error_401.json"),
+			name: "401", status: 401, body: readFixture(t, "error_401.json"),
 			wantReason: ReasonUnauthorized, wantMessage: "Authorization has been denied",
 		},
 		{
@@ -162,7 +152,7 @@ func TestClientStatusErrors(t *testing.T) {
 			},
 		},
 		{
-			name: "500 HTML page", status: 500, body: fixture(t, "error_500.html"),
+			name: "500 HTML page", status: 500, body: readFixture(t, "error_500.html"),
 			wantReason: ReasonUpstreamError, wantMessage: "HTTP 500",
 			check: func(t *testing.T, err error) {
 				if strings.Contains(err.Error(), "<html") {

@@ -41,6 +41,9 @@ type AccountOptions struct {
 	Logger   *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Status, when set, looks up the status of the window's batches in the
+	// batches API; nil leaves the status metrics out.
+	Status *StatusOptions
 }
 
 // Account reads one B2see account and keeps what outlives a scrape: the
@@ -50,6 +53,7 @@ type Account struct {
 	opts   AccountOptions
 	logger *slog.Logger
 	now    func() time.Time
+	status *statusTracker // nil when status tracking is off
 	group  singleflight.Group
 	// waiting counts scrapes waiting on a read in flight, for tests.
 	waiting atomic.Int64
@@ -93,7 +97,18 @@ func NewAccount(opts AccountOptions) *Account {
 		a.now = time.Now
 	}
 	a.logger = a.logger.With("account", opts.Name)
+	if opts.Status != nil {
+		a.status = a.newStatusTracker(*opts.Status)
+	}
 	return a
+}
+
+func (a *Account) newStatusTracker(opts StatusOptions) *statusTracker {
+	return newStatusTracker(opts, a.logger, a.now, func(err error, took time.Duration) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.countRequest("batches", err, took)
+	})
 }
 
 // Name is the account's label value.
@@ -186,7 +201,8 @@ func reason(err error) string {
 	return b2see.Reason(err)
 }
 
-// read calls the upstream once and records the outcome.
+// read calls the upstream once and records the outcome. After a good read
+// of the cakes, the status lookups get what is left of ctx's time.
 func (a *Account) read(ctx context.Context) *readResult {
 	a.mu.Lock()
 	opts := a.opts // Reconfigure may change them meanwhile
@@ -197,14 +213,28 @@ func (a *Account) read(ctx context.Context) *readResult {
 	if opts.Counters != nil {
 		counting = opts.Counters.Begin()
 	}
+	status := a.statusTracker()
+	var refs []batchRef
+	if status != nil {
+		refs = status.takeRefs()
+	}
 	err := opts.Source.Cakes(ctx, func(b *b2see.Batch) error {
-		if w.add(b) && b.HasID && counting != nil {
+		if !w.add(b) || !b.HasID {
+			return nil
+		}
+		if counting != nil {
 			observation(counting.Next(), b, opts.SenderLabel)
+		}
+		if status != nil {
+			r := batchRef{id: b.ID}
+			if !b.DateCreated.IsZero() {
+				r.created = b.DateCreated.Unix()
+			}
+			refs = append(refs, r)
 		}
 		return nil
 	})
 	took := a.now().Sub(start)
-	res := &readResult{err: err, at: start, took: took}
 	if counting != nil {
 		// Only a whole answer counts: a partial one would see batches
 		// vanish and counts stop short.
@@ -214,13 +244,23 @@ func (a *Account) read(ctx context.Context) *readResult {
 			counting.Discard()
 		}
 	}
+	res := a.record(w, opts.SenderLabel, err, start, took)
+	if err == nil && status != nil {
+		status.refresh(ctx, refs)
+	}
+	return res
+}
+
+// record keeps the outcome of a read of the cakes.
+func (a *Account) record(w *window, senderLabel bool, err error, start time.Time, took time.Duration) *readResult {
+	res := &readResult{err: err, at: start, took: took}
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.countRequest("cakes", err, took)
 	a.lastAttempt, a.lastResult = start, res
 	if err == nil {
-		if opts.SenderLabel == a.opts.SenderLabel {
+		if senderLabel == a.opts.SenderLabel {
 			a.last = w
 		}
 		a.lastSuccess = start
@@ -284,6 +324,9 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 		// Also when the scrape failed: counters must not vanish.
 		collectCounters(ch, a.opts.Counters, name)
 	}
+	if status := a.statusTracker(); status != nil {
+		status.collect(ch, name, a.now())
+	}
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -339,6 +382,13 @@ func (h *durationHist) metric(d *prometheus.Desc, labels ...string) prometheus.M
 	return prometheus.MustNewConstHistogram(d, h.count, h.sum, buckets, labels...)
 }
 
+// statusTracker returns the account's status tracker, nil when off.
+func (a *Account) statusTracker() *statusTracker {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.status
+}
+
 // Reconfigure gives the account new options, after a reload, keeping what
 // it has learnt: error and request counts, the time a 429 asked to wait
 // and, unless the labels change, the last good data. opts.Name must be the
@@ -355,6 +405,15 @@ func (a *Account) Reconfigure(opts AccountOptions) {
 	}
 	opts.Name = a.opts.Name
 	a.logger = opts.Logger.With("account", opts.Name)
+	switch {
+	case opts.Status == nil:
+		a.status = nil
+	case a.status == nil:
+		a.status = a.newStatusTracker(*opts.Status)
+	default:
+		// Keep what is known of the batches; take the new client and mapping.
+		a.status.reconfigure(*opts.Status)
+	}
 	if opts.Now != nil {
 		a.now = opts.Now
 	}

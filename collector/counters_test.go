@@ -41,11 +41,6 @@ func (s *replaySource) Cakes(ctx context.Context, fn func(*b2see.Batch) error) e
 	return nil
 }
 
-// clock is a settable clock for AccountOptions.Now.
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
 var counterNames = []string{
 	"b2see_batches_created_total", "b2see_landing_page_watches_total", "b2see_video_plays_total",
 	"b2see_link_clicks_total", "b2see_customer_actions_total", "b2see_customer_action_value_total",

@@ -64,6 +64,22 @@ var (
 	timeToFirstWatchDesc = newDesc("time_to_first_watch_seconds",
 		"Time from sending a batch to the first watch of its landing page, over the batches in the history window.",
 		[]string{labelAccount, labelProductType})
+
+	batchStatusDesc = newDesc("batch_status",
+		"Batches in the history window by the status the batches API last reported: the code's configured name, or the code itself with phase unknown.",
+		[]string{labelAccount}, "status", "phase")
+	batchesTimedOutDesc = newDesc("batches_timed_out",
+		"Batches in the history window still pending or running more than their timeout after they were created.",
+		[]string{labelAccount})
+	batchFailuresDesc = newDesc("batch_failures_total",
+		"Batches seen entering a failed phase, each counted once.",
+		[]string{labelAccount})
+	batchTimeoutsDesc = newDesc("batch_timeouts_total",
+		"Batches seen passing their timeout while pending or running, each counted once.",
+		[]string{labelAccount})
+	batchStatusPendingLookupsDesc = newDesc("batch_status_pending_lookups",
+		"Batches whose status the last round of lookups did not get, owed to the next scrape.",
+		[]string{labelAccount})
 )
 
 // Link label values of b2see_link_clicks.
@@ -82,4 +98,5 @@ var allDescs = append([]*prometheus.Desc{
 	batchesDesc, batchesSentDesc, batchesWatchedDesc, landingPageWatchesDesc, videoPlaysDesc,
 	linkClicksDesc, customerActionsDesc, customerActionValueDesc, paymentOutcomesDesc, ratingsDesc,
 	timeToFirstWatchDesc,
+	batchStatusDesc, batchesTimedOutDesc, batchFailuresDesc, batchTimeoutsDesc, batchStatusPendingLookupsDesc,
 }, counterDescs...)

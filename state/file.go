@@ -424,8 +424,8 @@ func (t *Tracker) load() *Tracker {
 			return loaded
 		}
 	}
-	aside := fmt.Sprintf("%s.corrupt-%d", t.path, time.Now().Unix())
-	if rerr := os.Rename(t.path, aside); rerr != nil {
+	aside, rerr := MoveAside(t.path, time.Now())
+	if rerr != nil {
 		// Never overwrite a file that could hold the only copy of the
 		// counters: refuse to save until an operator looks.
 		t.noSave = fmt.Errorf("the unusable state file could not be moved aside, so it is not overwritten: %w", rerr)
@@ -436,9 +436,9 @@ func (t *Tracker) load() *Tracker {
 	return t
 }
 
-// writeAtomic replaces path with data: a reader sees the old content or
+// WriteAtomic replaces path with data: a reader sees the old content or
 // the new, whole, even after a crash.
-func writeAtomic(path string, data []byte) (err error) {
+func WriteAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -472,4 +472,12 @@ func writeAtomic(path string, data []byte) (err error) {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// MoveAside renames an unusable file to <path>.corrupt-<unix time>, so that
+// it is kept for an operator to look at, never deleted, and returns the new
+// name.
+func MoveAside(path string, now time.Time) (string, error) {
+	aside := fmt.Sprintf("%s.corrupt-%d", path, now.Unix())
+	return aside, os.Rename(path, aside)
 }

@@ -492,7 +492,7 @@ func (t *Tracker) Save(now time.Time) error {
 		data := t.encode(now)
 		t.dirty, t.touched, t.encodedAt = false, false, now
 		t.mu.Unlock()
-		err = writeAtomic(t.path, data)
+		err = WriteAtomic(t.path, data)
 		if err != nil {
 			// Try again on the next commit, whatever changes.
 			t.mu.Lock()
