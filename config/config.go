@@ -200,7 +200,8 @@ var envPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Validate checks every account, their names being unique and their API
 // keys readable and valid, and makes the accounts read api_key_env through
 // opts.LookupEnv. It calls HTTPClientConfig.Validate, which moves a
-// deprecated bearer_token into authorization.
+// deprecated bearer_token into authorization. As it sets fields, it must
+// run before the config is shared.
 func (c *Config) Validate(opts Options) error {
 	if len(c.Accounts) == 0 {
 		return errors.New(`no accounts: list at least one under "accounts"`)
@@ -458,26 +459,39 @@ func (n *accountNode) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 type rawAccount struct {
-	Name             string                   `yaml:"name"`
-	CustomerID       string                   `yaml:"customer_id"`
-	APIKeyFile       string                   `yaml:"api_key_file"`
-	APIKeyEnv        string                   `yaml:"api_key_env"`
-	APIKey           config.Secret            `yaml:"api_key"`
-	DaysOfHistory    *int                     `yaml:"days_of_history"`
-	URL              string                   `yaml:"url"`
-	CakesPath        string                   `yaml:"cakes_path"`
-	SenderLabel      *bool                    `yaml:"sender_label"`
-	MinInterval      *string                  `yaml:"min_interval"`
-	MaxBodySize      *string                  `yaml:"max_body_size"`
-	HTTPClientConfig *config.HTTPClientConfig `yaml:"http_client_config"`
-	Batches          *rawBatches              `yaml:"batches"`
+	Name             string        `yaml:"name"`
+	CustomerID       string        `yaml:"customer_id"`
+	APIKeyFile       string        `yaml:"api_key_file"`
+	APIKeyEnv        string        `yaml:"api_key_env"`
+	APIKey           config.Secret `yaml:"api_key"`
+	DaysOfHistory    *int          `yaml:"days_of_history"`
+	URL              string        `yaml:"url"`
+	CakesPath        string        `yaml:"cakes_path"`
+	SenderLabel      *bool         `yaml:"sender_label"`
+	MinInterval      *string       `yaml:"min_interval"`
+	MaxBodySize      *string       `yaml:"max_body_size"`
+	HTTPClientConfig *httpConfig   `yaml:"http_client_config"`
+	Batches          *rawBatches   `yaml:"batches"`
 }
 
 type rawBatches struct {
-	URL              string                   `yaml:"url"`
-	HTTPClientConfig *config.HTTPClientConfig `yaml:"http_client_config"`
-	Concurrency      *int                     `yaml:"concurrency"`
-	Statuses         map[int]Status           `yaml:"statuses"`
+	URL              string         `yaml:"url"`
+	HTTPClientConfig *httpConfig    `yaml:"http_client_config"`
+	Concurrency      *int           `yaml:"concurrency"`
+	Statuses         map[int]Status `yaml:"statuses"`
+}
+
+// httpConfig names itself in the errors of common/config's checks, which
+// run while decoding and carry no line number.
+type httpConfig config.HTTPClientConfig
+
+func (h *httpConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	err := unmarshal((*config.HTTPClientConfig)(h))
+	var te *yaml.TypeError
+	if err != nil && !errors.As(err, &te) {
+		return fmt.Errorf("http_client_config: %w", err)
+	}
+	return err
 }
 
 // decode reads data into a Config with defaults applied and relative paths
@@ -535,7 +549,7 @@ func (r *rawAccount) account(dir string, d Defaults) (*Account, error) {
 		a.MaxBodySize = v
 	}
 	if r.HTTPClientConfig != nil {
-		a.HTTPClientConfig = *r.HTTPClientConfig
+		a.HTTPClientConfig = config.HTTPClientConfig(*r.HTTPClientConfig)
 	}
 	a.HTTPClientConfig.SetDirectory(dir)
 	if r.Batches != nil {
@@ -549,7 +563,7 @@ func (r *rawAccount) account(dir string, d Defaults) (*Account, error) {
 			b.URL = a.URL
 		}
 		if r.Batches.HTTPClientConfig != nil {
-			b.HTTPClientConfig = *r.Batches.HTTPClientConfig
+			b.HTTPClientConfig = config.HTTPClientConfig(*r.Batches.HTTPClientConfig)
 		}
 		b.HTTPClientConfig.SetDirectory(dir)
 		if r.Batches.Concurrency != nil {
@@ -573,17 +587,17 @@ var (
 		"!!seq": "a list", "!!map": "a mapping", "!!timestamp": "a timestamp", "!!binary": "binary data",
 	}
 	goTypes = map[string]string{
-		"string":                  "a string",
-		"int":                     "an integer",
-		"bool":                    "true or false",
-		"config.rawConfig":        `a mapping with "accounts"`,
-		"[]config.accountNode":    "a list of accounts",
-		"config.rawAccount":       "an account (a mapping)",
-		"config.rawBatches":       "batches (a mapping)",
-		"map[int]config.Status":   "statuses (a mapping from status code to name and phase)",
-		"config.Status":           "a status (name and phase)",
-		"config.Phase":            "a phase",
-		"config.HTTPClientConfig": "http_client_config (a mapping)",
+		"string":                "a string",
+		"int":                   "an integer",
+		"bool":                  "true or false",
+		"config.rawConfig":      `a mapping with "accounts"`,
+		"[]config.accountNode":  "a list of accounts",
+		"config.rawAccount":     "an account (a mapping)",
+		"config.rawBatches":     "batches (a mapping)",
+		"map[int]config.Status": "statuses (a mapping from status code to name and phase)",
+		"config.Status":         "a status (name and phase)",
+		"config.Phase":          "a phase",
+		"config.plain":          "a mapping", // the types of common/config decode through a type of that name
 	}
 )
 
