@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,6 +86,9 @@ func (s *accountSet) apply() error {
 		if err != nil {
 			return err
 		}
+		if o.Status != nil && s.storage != "" {
+			o.Status.StateFile = strings.TrimSuffix(state.Path(s.storage, a.Name), ".state") + ".status"
+		}
 		opts = append(opts, o)
 	}
 	// One tracker per account name for the life of the process: two would
@@ -162,13 +166,66 @@ func accountOptions(a *config.Account, logger *slog.Logger) (collector.AccountOp
 	if err != nil {
 		return collector.AccountOptions{}, fmt.Errorf("account %q: %w", a.Name, err)
 	}
-	return collector.AccountOptions{
+	opts := collector.AccountOptions{
 		Name:        a.Name,
 		Source:      client,
 		SenderLabel: a.SenderLabel,
 		MinInterval: time.Duration(a.MinInterval),
 		Logger:      logger,
-	}, nil
+	}
+	if a.Batches != nil {
+		if opts.Status, err = statusOptions(a); err != nil {
+			return collector.AccountOptions{}, fmt.Errorf("account %q: batches: %w", a.Name, err)
+		}
+	}
+	return opts, nil
+}
+
+// statusOptions builds the batch status tracking of an account: a client
+// of the batches API, whose authentication and TLS come from its
+// http_client_config, and the meaning of the status codes.
+func statusOptions(a *config.Account) (*collector.StatusOptions, error) {
+	b := a.Batches
+	httpClient, err := promconfig.NewClientFromConfig(b.HTTPClientConfig, "b2see_batches")
+	if err != nil {
+		return nil, fmt.Errorf("http_client_config: %w", err)
+	}
+	client, err := b2see.NewBatchesClient(b2see.BatchesConfig{
+		URL:        b.URL,
+		HTTPClient: httpClient,
+		UserAgent:  exporterName + "/" + version.Version,
+		Secrets:    httpSecrets(b.HTTPClientConfig),
+	})
+	if err != nil {
+		return nil, err
+	}
+	statuses := make(map[int]collector.StatusMapping, len(b.Statuses))
+	for code, st := range b.Statuses {
+		statuses[code] = collector.StatusMapping{Name: st.Name, Phase: string(st.Phase)}
+	}
+	return &collector.StatusOptions{Client: client, Statuses: statuses, Concurrency: b.Concurrency}, nil
+}
+
+// httpSecrets lists the inline secrets of an HTTP client configuration, to
+// be redacted from any upstream message that would echo them.
+func httpSecrets(c promconfig.HTTPClientConfig) []string {
+	var out []string
+	add := func(s promconfig.Secret) {
+		if s != "" {
+			out = append(out, string(s))
+		}
+	}
+	add(c.BearerToken)
+	if c.Authorization != nil {
+		add(c.Authorization.Credentials)
+	}
+	if c.BasicAuth != nil {
+		add(c.BasicAuth.Password)
+	}
+	if c.OAuth2 != nil {
+		add(c.OAuth2.ClientSecret)
+	}
+	return out
 }
 
 // configLoader returns how the configuration is (re)loaded: from
@@ -208,6 +265,18 @@ func configLoader(f *flags) (func() (*config.Config, error), error) {
 				return nil, errors.New("no API key: set --b2see.api-key-file or " + apiKeyEnv)
 			}
 			a.APIKeyEnv = apiKeyEnv
+		}
+		if f.batchStatus {
+			batchesURL := f.batchesURL
+			if batchesURL == "" {
+				batchesURL = a.URL
+			}
+			a.Batches = &config.Batches{
+				URL:              batchesURL,
+				HTTPClientConfig: promconfig.DefaultHTTPClientConfig,
+				Concurrency:      config.DefaultBatchConcurrency,
+				Statuses:         f.batchStatuses,
+			}
 		}
 		cfg := &config.Config{Accounts: []*config.Account{a}}
 		if err := cfg.Validate(opts); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/b2see"
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
 	"github.com/b2see-exporter/b2see_exporter/collector"
+	"github.com/b2see-exporter/b2see_exporter/config"
 )
 
 const exporterName = "b2see_exporter"
@@ -52,6 +53,10 @@ type flags struct {
 
 	storagePath string
 
+	batchStatus   bool
+	batchesURL    string
+	batchStatuses map[int]config.Status // set by --demo only: the file is the place for a mapping
+
 	configFile      string
 	configCheck     bool
 	allowInlineKeys bool
@@ -77,6 +82,8 @@ func parseFlags(app *kingpin.Application, args []string, logConfig *promslog.Con
 	app.Flag("b2see.timeout-offset", "Taken off Prometheus' scrape timeout, so the answer arrives before Prometheus gives up.").Default("500ms").DurationVar(&f.timeoutOffset)
 	app.Flag("b2see.min-interval", "Least time between two reads of an account's upstream; scrapes within it are served from the last result. 0 reads on every scrape.").Default("0s").DurationVar(&f.minInterval)
 
+	app.Flag("b2see.batch-status", "Track each batch's status through the batches API (with flags, status codes are exported as numbers; name them in --config.file).").BoolVar(&f.batchStatus)
+	app.Flag("b2see.batches-url", "Base URL of the batches API; the --b2see.url value when empty.").StringVar(&f.batchesURL)
 	app.Flag("config.file", "YAML file describing the accounts; without it, the --b2see.* flags describe one account.").StringVar(&f.configFile)
 	app.Flag("config.check", "Check the configuration, including every API key, and exit.").BoolVar(&f.configCheck)
 	app.Flag("config.allow-inline-api-keys", "Accept api_key in the configuration file; otherwise keys must come from api_key_file or api_key_env.").BoolVar(&f.allowInlineKeys)
@@ -218,6 +225,13 @@ func newHandler(f *flags, accounts *accountSet, reload func() error, gatherer pr
 func startDemo(f *flags, logger *slog.Logger) (stop func()) {
 	srv := b2seetest.NewServer(b2seetest.Config{Records: b2seetest.Generate(2000, 1, time.Now(), 90)})
 	f.url, f.cakesPath, f.customerID, f.apiKeyFile = srv.URL, b2see.DefaultCakesPath, b2seetest.DefaultCustomerID, ""
+	// The demo tracks batch statuses with the fake's documented example
+	// mapping; real codes are undocumented and need a configuration file.
+	f.batchStatus, f.batchesURL = true, srv.BatchesURL
+	f.batchStatuses = map[int]config.Status{}
+	for _, st := range b2seetest.ExampleStatuses {
+		f.batchStatuses[st.Code] = config.Status{Name: st.Name, Phase: config.Phase(st.State)}
+	}
 	if f.accountName == "" {
 		f.accountName = "demo"
 	}

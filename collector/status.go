@@ -59,7 +59,6 @@ type StatusOptions struct {
 	StateFile string
 }
 
-
 // batchRef is what a read of the cakes API tells of a batch for status
 // tracking.
 type batchRef struct {
@@ -91,6 +90,10 @@ const (
 	flagKnown = 1 << iota
 	flagFailedCounted
 	flagTimedOutCounted
+	// flagBaseline: the batch was in the first read of a fresh memory. What
+	// it already is when first learnt (failed, timed out) is the starting
+	// point, not news, as for the counters of engagement.
+	flagBaseline
 )
 
 // batchEntry is what is known of one batch in the window. It is small and
@@ -249,6 +252,7 @@ type statusTracker struct {
 	now         func() time.Time
 
 	roundMu sync.Mutex // one round of lookups at a time
+	fresh   bool       // no saved memory was loaded: the first read is the baseline
 
 	mu       sync.Mutex
 	mem      statusMemory
@@ -274,6 +278,7 @@ func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.T
 		count:       count,
 		mem:         newStatusMemory(),
 		unmapped:    map[int32]bool{},
+		fresh:       true,
 	}
 	if t.concurrency <= 0 {
 		t.concurrency = DefaultStatusConcurrency
@@ -287,7 +292,9 @@ func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.T
 		case err != nil:
 			logger.Warn("reading the batch status memory failed; starting afresh", "file", t.path, "err", err)
 		default:
-			if t.mem, err = decodeStatusMemory(data); err != nil {
+			if t.mem, err = decodeStatusMemory(data); err == nil {
+				t.fresh = false
+			} else {
 				// Keep the file for an operator, as the counters do.
 				aside, rerr := state.MoveAside(t.path, now())
 				logger.Error("the batch status memory is damaged: moved aside, starting afresh", "file", t.path, "moved_to", aside, "err", err, "rename_err", rerr)
@@ -370,7 +377,11 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 			if !ok {
 				j = int32(len(m.batches))
 				m.index[r.id] = j
-				m.batches = append(m.batches, batchEntry{id: r.id})
+				e := batchEntry{id: r.id}
+				if t.fresh && t.gen == 1 {
+					e.flags = flagBaseline
+				}
+				m.batches = append(m.batches, e)
 			}
 			i = int(j)
 		}
@@ -482,8 +493,17 @@ func (t *statusTracker) apply(id int64, st b2see.BatchStatus) {
 		t.dirty = true
 	}
 	m := t.mapping(code)
+	first := e.flags&flagKnown == 0
 	e.code, e.timeout, e.phase = code, timeout, phaseIndex(m.Phase)
 	e.flags |= flagKnown
+	if first && e.flags&flagBaseline != 0 {
+		if e.phase == phaseFailed {
+			e.flags |= flagFailedCounted
+		}
+		if timedOut(e, t.now().UnixNano()) {
+			e.flags |= flagTimedOutCounted
+		}
+	}
 	if _, ok := t.statuses[int(code)]; !ok && !t.unmapped[code] {
 		t.unmapped[code] = true
 		t.logger.Warn("the batches API answered a status code with no configured meaning; it is exported as its number, phase unknown", "code", code)

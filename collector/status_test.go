@@ -143,6 +143,16 @@ func newStatusAccount(src Source, l BatchLookup, clk *clock, mod func(*StatusOpt
 	})
 }
 
+// pastBaseline makes the account's first read an empty one, so that every
+// batch the test adds afterwards is news: the first read of a fresh status
+// memory is the baseline, whose failures and timeouts are not counted.
+func pastBaseline(t *testing.T, acc *Account, src interface{ set([]b2see.Batch, error) }, batches []b2see.Batch) {
+	t.Helper()
+	src.set(nil, nil)
+	collectOnce(acc)
+	src.set(batches, nil)
+}
+
 var statusMetricNames = []string{
 	"b2see_batch_status", "b2see_batches_timed_out", "b2see_batch_failures_total",
 	"b2see_batch_timeouts_total", "b2see_batch_status_pending_lookups",
@@ -155,7 +165,9 @@ func TestStatusMetrics(t *testing.T) {
 	}
 	bs := statusBatches(1, 2, 3, 4, 5, 6, 7, 7)
 	bs = append(bs, b2see.Batch{ProductType: "no_id"}) // cannot be looked up
-	acc := newStatusAccount(&memSource{batches: bs}, l, &clock{t: t0}, nil)
+	src := &memSource{}
+	acc := newStatusAccount(src, l, &clock{t: t0}, nil)
+	pastBaseline(t, acc, src, bs)
 	want := `
 # HELP b2see_batch_failures_total Batches seen entering a failed phase, each counted once.
 # TYPE b2see_batch_failures_total counter
@@ -250,7 +262,9 @@ func TestStatusLookupFailureKeepsUp(t *testing.T) {
 	l.set(1, 1, 60)
 	l.errs[2] = &b2see.StatusError{StatusCode: 502}
 	// Batch 3 is unknown upstream: a not_found failure.
-	acc := newStatusAccount(&memSource{batches: statusBatches(1, 2, 3)}, l, &clock{t: t0}, nil)
+	src := &memSource{}
+	acc := newStatusAccount(src, l, &clock{t: t0}, nil)
+	pastBaseline(t, acc, src, statusBatches(1, 2, 3))
 	c := collectorFor(acc)
 	m := gather(t, c)
 	if m["b2see_up"] != 1 {
@@ -450,7 +464,9 @@ func TestStatusKeptAcrossRestart(t *testing.T) {
 	l.set(3, 2, 60) // completed
 	withDir := func(o *StatusOptions) { o.StateFile = filepath.Join(dir, "north.status") }
 
-	m := gather(t, collectorFor(newStatusAccount(src, l, clk, withDir)))
+	first := newStatusAccount(src, l, clk, withDir)
+	pastBaseline(t, first, src, statusBatches(1, 2, 3))
+	m := gather(t, collectorFor(first))
 	if m["b2see_batch_failures_total"] != 1 || m["b2see_batch_timeouts_total"] != 1 {
 		t.Fatalf("first run: failures %v timeouts %v", m["b2see_batch_failures_total"], m["b2see_batch_timeouts_total"])
 	}
@@ -483,8 +499,17 @@ func TestStatusDamagedMemoryStartsAfresh(t *testing.T) {
 	l := newMemLookup()
 	l.set(1, 3, 60)
 	acc := newStatusAccount(&memSource{batches: statusBatches(1)}, l, &clock{t: t0}, func(o *StatusOptions) { o.StateFile = filepath.Join(dir, "north.status") })
-	if m := gather(t, collectorFor(acc)); m["b2see_up"] != 1 || m["b2see_batch_failures_total"] != 1 {
-		t.Errorf("with a damaged memory: %v", m)
+	// A fresh start: batch 1, failed already, is the baseline.
+	m := gather(t, collectorFor(acc))
+	if m["b2see_up"] != 1 || m["b2see_batch_status,phase=failed,status=failed"] != 1 || m["b2see_batch_failures_total"] != 0 {
+		t.Errorf("with a damaged memory: up %v, failed %v, failures %v", m["b2see_up"], m["b2see_batch_status,phase=failed,status=failed"], m["b2see_batch_failures_total"])
+	}
+	aside, _ := filepath.Glob(filepath.Join(dir, "north.status.corrupt-*"))
+	if len(aside) != 1 {
+		t.Fatalf("the damaged file was not moved aside: %v", aside)
+	}
+	if b, _ := os.ReadFile(aside[0]); string(b) != "B2SEEBS\x01garbage" {
+		t.Errorf("the file moved aside holds %q", b)
 	}
 }
 
@@ -536,8 +561,9 @@ func TestStatusMemoryForgetsBatchesLeavingTheWindow(t *testing.T) {
 		ids = append(ids, id)
 		l.set(id, 3, 60)
 	}
-	src := &memSource{batches: statusBatches(ids...)}
+	src := &memSource{}
 	acc := newStatusAccount(src, l, &clock{t: t0}, func(o *StatusOptions) { o.StateFile = filepath.Join(dir, "north.status") })
+	pastBaseline(t, acc, src, statusBatches(ids...))
 	c := collectorFor(acc)
 	gather(t, c)
 	src.set(statusBatches(100, 101), nil)
@@ -652,7 +678,8 @@ func TestStatusSteadyStateLookups(t *testing.T) {
 		t.Fatalf("first scrape: %d lookups", got)
 	}
 	m := gather(t, collectorFor(acc))
-	if m["b2see_batch_status,phase=running,status=processing"] != 1_000 || m["b2see_batch_failures_total"] != 1_000 {
+	// The first read is the baseline: failures already there are not news.
+	if m["b2see_batch_status,phase=running,status=processing"] != 1_000 || m["b2see_batch_failures_total"] != 0 {
 		t.Fatalf("status metrics: %v", m)
 	}
 	for range 2 {
@@ -683,5 +710,49 @@ func BenchmarkScrape100k(b *testing.B) {
 			}
 			b.ReportMetric(float64(l.total.Load()-before)/float64(n), "lookups/op")
 		})
+	}
+}
+
+func TestStatusFirstReadIsTheBaseline(t *testing.T) {
+	l := newMemLookup()
+	l.set(1, 3, 60)  // failed before the exporter started
+	l.set(2, 0, 60)  // pending, overdue at start
+	l.set(3, 1, 600) // running, not yet due
+	l.set(4, 0, 60)  // lookup fails at first: learnt later, still baseline
+	l.errs[4] = &b2see.StatusError{StatusCode: 502}
+	clk := &clock{t: t0.Add(2 * time.Hour)}
+	src := &memSource{batches: statusBatches(1, 2, 3, 4)}
+	acc := newStatusAccount(src, l, clk, nil)
+	c := collectorFor(acc)
+
+	m := gather(t, c)
+	if m["b2see_batch_failures_total"] != 0 || m["b2see_batch_timeouts_total"] != 0 {
+		t.Errorf("first read: failures %v, timeouts %v; want the baseline, 0 and 0", m["b2see_batch_failures_total"], m["b2see_batch_timeouts_total"])
+	}
+	if m["b2see_batches_timed_out"] != 1 || m["b2see_batch_status,phase=failed,status=failed"] != 1 {
+		t.Errorf("first read: the gauges must still show the state: timed out %v, failed %v", m["b2see_batches_timed_out"], m["b2see_batch_status,phase=failed,status=failed"])
+	}
+
+	// Later: batch 4 is learnt (baseline, overdue: not counted); batch 3
+	// fails and batch 5 arrives failed: both news.
+	l.mu.Lock()
+	delete(l.errs, 4)
+	l.mu.Unlock()
+	l.set(3, 3, 600)
+	l.set(5, 4, 60)
+	src.set(statusBatches(1, 2, 3, 4, 5), nil)
+	m = gather(t, c)
+	if m["b2see_batch_failures_total"] != 2 || m["b2see_batch_timeouts_total"] != 0 {
+		t.Errorf("after the baseline: failures %v (want 2), timeouts %v (want 0)", m["b2see_batch_failures_total"], m["b2see_batch_timeouts_total"])
+	}
+
+	// Batch 6 arrives pending and passes its timeout while watched: news.
+	l.set(6, 0, 60)
+	src.set(statusBatches(1, 2, 3, 4, 5, 6), nil)
+	gather(t, c)
+	clk.set(clk.now().Add(3 * time.Hour))
+	m = gather(t, c)
+	if m["b2see_batch_timeouts_total"] != 1 {
+		t.Errorf("a batch passing its timeout after the baseline: timeouts %v, want 1", m["b2see_batch_timeouts_total"])
 	}
 }
