@@ -140,6 +140,9 @@ func run(f *flags, logger *slog.Logger) error {
 	if f.concurrency < 1 {
 		return fmt.Errorf("--b2see.concurrency must be 1 or more, not %d", f.concurrency)
 	}
+	if f.timeout <= 0 || f.timeoutOffset < 0 {
+		return fmt.Errorf("--b2see.timeout must be positive and --b2see.timeout-offset not negative, not %s and %s", f.timeout, f.timeoutOffset)
+	}
 
 	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	prometheus.MustRegister(versioncollector.NewCollector(exporterName))

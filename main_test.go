@@ -311,6 +311,9 @@ func TestBadConfigurationFailsAtStart(t *testing.T) {
 		{"unreadable key file", nil, []string{"--b2see.customer-id=1", "--b2see.api-key-file=/nonexistent/key"}, "API key file"},
 		{"malformed URL", []string{"B2SEE_API_KEY=" + key}, []string{"--b2see.customer-id=1", "--b2see.url=ftp//x"}, "must start with http"},
 		{"unknown flag", nil, []string{"--b2see.nope"}, "unknown long flag"},
+		{"zero timeout", []string{"B2SEE_API_KEY=" + key}, []string{"--b2see.customer-id=1", "--b2see.timeout=0s"}, "--b2see.timeout must be positive"},
+		{"config file and customer flag", nil, []string{"--b2see.customer-id=1", "--config.file=x.yml"}, "leave out --b2see.customer-id"},
+		{"bad config file", nil, []string{"--config.file=/nonexistent/b2see.yml"}, "reading the config file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
