@@ -356,3 +356,43 @@ func nonEmptyLines(s string) []string {
 	}
 	return out
 }
+
+func TestCountersContinueAcrossRestart(t *testing.T) {
+	now := time.Now()
+	fake := b2seetest.NewServer(b2seetest.Config{Records: b2seetest.Generate(200, 3, now, 20)})
+	defer fake.Close()
+	storage := t.TempDir()
+	env := []string{"B2SEE_API_KEY=" + b2seetest.DemoAPIKey}
+	args := []string{"--b2see.url=" + fake.URL, "--b2see.customer-id=" + b2seetest.DefaultCustomerID, "--storage.path=" + storage}
+	evolve := func(seed uint64) {
+		fake.UpdateRecords(func(rs []b2seetest.Record) []b2seetest.Record { return b2seetest.Evolve(rs, seed, time.Now()) })
+	}
+	plays := func(e *exporter) float64 {
+		_, body := e.get(t, "/metrics")
+		m := parseMetrics(t, body)
+		if m["b2see_up{account="+b2seetest.DefaultCustomerID+"}"] != 1 {
+			t.Fatalf("exporter not up:\n%s", e.logs)
+		}
+		return sum(m, "b2see_video_plays_total")
+	}
+
+	first := startExporter(t, env, args...)
+	if p := plays(first); p != 0 {
+		t.Fatalf("the first scrape is the starting point, but plays_total = %v", p)
+	}
+	evolve(1)
+	before := plays(first)
+	if before <= 0 {
+		t.Fatal("plays_total did not grow")
+	}
+	stopCmd(first.cmd)
+
+	second := startExporter(t, env, args...)
+	if after := plays(second); after != before {
+		t.Errorf("after a restart with no upstream change plays_total = %v, want %v (no reset, no jump)", after, before)
+	}
+	evolve(2)
+	if after := plays(second); after <= before {
+		t.Errorf("plays_total = %v after growth, was %v", after, before)
+	}
+}
