@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -190,15 +189,7 @@ func (c *BatchesClient) transportError(ctx context.Context, op string, err error
 		}
 		return &StatusError{StatusCode: code, Message: msg}
 	}
-	var ne net.Error
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return &TimeoutError{Op: op}
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return &NetworkError{Host: c.host, Err: redactedError{msg: redact(err.Error(), c.cfg.Secrets...), err: err}}
+	return classifyTransportError(ctx, op, c.host, err, c.cfg.Secrets)
 }
 
 // envelope is the batches API's PBPRReturnOfBatch, reduced to what the

@@ -256,10 +256,17 @@ func (c *Client) bodyError(ctx context.Context, err error) error {
 	return c.transportError(ctx, "reading the body", err)
 }
 
-// transportError turns an error of the HTTP client into a TimeoutError or a
-// NetworkError. It drops the *url.Error wrapper, whose text holds the whole
-// URL and so the key, and redacts what is left.
+// transportError classifies an error of the HTTP client; see
+// classifyTransportError.
 func (c *Client) transportError(ctx context.Context, op string, err error) error {
+	return classifyTransportError(ctx, op, c.host, err, c.secrets())
+}
+
+// classifyTransportError turns an error of an HTTP client into a
+// TimeoutError or a NetworkError. It drops the *url.Error wrapper, whose
+// text holds the whole URL and so, for the Batch Data API, the key, and
+// redacts secrets from what is left.
+func classifyTransportError(ctx context.Context, op, host string, err error, secrets []string) error {
 	var ne net.Error
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return &TimeoutError{Op: op}
@@ -268,7 +275,7 @@ func (c *Client) transportError(ctx context.Context, op string, err error) error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &NetworkError{Host: c.host, Err: redactedError{msg: redact(err.Error(), c.secrets()...), err: err}}
+	return &NetworkError{Host: host, Err: redactedError{msg: redact(err.Error(), secrets...), err: err}}
 }
 
 // redactedError shows a redacted text but still unwraps to the original,
