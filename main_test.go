@@ -16,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/internal/progtest"
 )
 
 // exporterBinary is the exporter built once for the tests that run it as
@@ -287,10 +289,25 @@ func TestDemo(t *testing.T) {
 	if m["b2see_up{account=demo}"] != 1 {
 		t.Fatalf("demo b2see_up = %v\nlogs:\n%s", m["b2see_up{account=demo}"], e.logs)
 	}
-	for _, name := range []string{"b2see_batches", "b2see_video_plays", "b2see_landing_page_watches", "b2see_link_clicks", "b2see_customer_actions", "b2see_customer_action_value", "b2see_customer_ratings", "b2see_time_to_first_watch_seconds"} {
+	for _, name := range []string{"b2see_batches", "b2see_video_plays", "b2see_landing_page_watches", "b2see_link_clicks", "b2see_customer_actions", "b2see_customer_action_value", "b2see_customer_ratings", "b2see_time_to_first_watch_seconds", "b2see_batch_status"} {
 		if sum(m, name) <= 0 {
 			t.Errorf("demo %s is not positive", name)
 		}
+	}
+
+	// The whole real exposition passes the linters.
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	promtool := progtest.Require(t, "promtool")
+	check := exec.Command(promtool, "check", "metrics")
+	check.Stdin = strings.NewReader(body)
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
 
