@@ -15,42 +15,6 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/internal/promqlnames"
 )
 
-// notYetExported lists the contract's names that the exporter does not
-// expose yet, because the features behind them are being merged on their
-// own: the true counters of state tracking (b2see_*_total, b2see_state_*)
-// and batch status (b2see_batch_*, b2see_batches_timed_out). Remove names as
-// they land. TestContractAgainstOutput fails when a name here is exported,
-// so that the list cannot go stale.
-var notYetExported = []string{
-	// State tracking.
-	"b2see_batches_created_total",
-	"b2see_landing_page_watches_total",
-	"b2see_video_plays_total",
-	"b2see_link_clicks_total",
-	"b2see_customer_actions_total",
-	"b2see_customer_action_value_total",
-	"b2see_state_last_save_timestamp_seconds",
-	"b2see_state_last_save_successful",
-	"b2see_state_save_failures_total",
-
-	// Batch status.
-	"b2see_batch_status",
-	"b2see_batches_timed_out",
-	"b2see_batch_failures_total",
-	"b2see_batch_timeouts_total",
-	"b2see_batch_status_pending_lookups",
-}
-
-// usesNotYetExported reports whether expr selects a name of notYetExported.
-func usesNotYetExported(expr string) bool {
-	for _, n := range promqlnames.Names(expr) {
-		if slices.Contains(notYetExported, n) {
-			return true
-		}
-	}
-	return false
-}
-
 // seriesNames returns the series names of an exposition as PromQL sees
 // them: a histogram as its _bucket, _sum and _count series, a summary as
 // itself with _sum and _count.
@@ -118,17 +82,8 @@ func TestContractAgainstOutput(t *testing.T) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		pending := slices.Contains(notYetExported, n)
-		switch {
-		case !exposed[n] && !pending:
+		if !exposed[n] {
 			t.Errorf("%s is not in the exporter's output; used by %s", n, strings.Join(users[n], "; "))
-		case exposed[n] && pending:
-			t.Errorf("%s is exported now: remove it from notYetExported", n)
-		}
-	}
-	for _, n := range notYetExported {
-		if !slices.Contains(promqlnames.Contract, n) {
-			t.Errorf("notYetExported lists %s, which is not in promqlnames.Contract", n)
 		}
 	}
 }

@@ -29,6 +29,18 @@ type BatchesConfig struct {
 	OAuth2ClientSecret string
 }
 
+// SetBatchStatus makes the batches API report st for batch id from now on,
+// over Config.Batches and DefaultStatus: a batch that fails while a test
+// watches.
+func (f *Fake) SetBatchStatus(id int64, st Status) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.statuses == nil {
+		f.statuses = map[string]Status{}
+	}
+	f.statuses[strconv.FormatInt(id, 10)] = st
+}
+
 // Status is a batch's processing state as the batches API reports it.
 type Status struct {
 	Code           int
@@ -131,7 +143,12 @@ func (f *Fake) batch(r *http.Request) *response {
 }
 
 func (f *Fake) lookupBatch(id string, r *http.Request) (*envelope, int) {
-	st, ok := f.cfg.Batches.Statuses[id]
+	f.mu.Lock()
+	st, ok := f.statuses[id]
+	f.mu.Unlock()
+	if !ok {
+		st, ok = f.cfg.Batches.Statuses[id]
+	}
 	var rec *Record
 	if n, err := strconv.ParseInt(id, 10, 64); err == nil {
 		f.mu.Lock()

@@ -420,3 +420,31 @@ func TestTokenEndpointOffWithoutOAuth2(t *testing.T) {
 		t.Errorf("status %d, want 404", resp.StatusCode)
 	}
 }
+
+func TestSetBatchStatus(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	rs := b2seetest.Generate(20, 5, now, 10)
+	srv := b2seetest.NewServer(b2seetest.Config{Records: rs, Now: func() time.Time { return now },
+		Batches: b2seetest.BatchesConfig{DefaultStatus: func(int64) b2seetest.Status { return b2seetest.Status{Code: 1, TimeoutMinutes: 60} }}})
+	defer srv.Close()
+	id := rs[3].BatchId
+	status := func() float64 {
+		resp, err := http.Get(srv.BatchesURL + "/v1/batches/" + strconv.FormatInt(id, 10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var env struct{ Data struct{ Status float64 } }
+		if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+			t.Fatal(err)
+		}
+		return env.Data.Status
+	}
+	if got := status(); got != 1 {
+		t.Fatalf("status %v before, want the default 1", got)
+	}
+	srv.SetBatchStatus(id, b2seetest.Status{Code: 3, TimeoutMinutes: 60})
+	if got := status(); got != 3 {
+		t.Errorf("status %v after SetBatchStatus, want 3", got)
+	}
+}

@@ -76,6 +76,7 @@ type Fake struct {
 	rendered map[int]*render // cakes bodies by number of records included
 	faults   [numEndpoints]Fault
 	tokens   map[string]time.Time // issued bearer tokens and their expiry
+	statuses map[string]Status    // set by SetBatchStatus
 	bombs    map[int64][]byte     // gzip bombs by decompressed size
 }
 
