@@ -75,11 +75,71 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// process is a program a test started; it is stopped when the test ends.
+type process struct {
+	name   string
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	exited chan struct{}
+}
+
+// startProcess runs bin with args and env added to the test's environment.
+func startProcess(t *testing.T, name string, env []string, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{name: name, cmd: exec.Command(bin, args...), logs: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() { p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(p.stop)
+	return p
+}
+
+// stop ends the process: SIGTERM, then SIGKILL after a while. Stopping a
+// stopped process does nothing.
+func (p *process) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// waitReady polls url until ready says the answer will do, and fails the
+// test at once if the process exits, or after timeout.
+func (p *process) waitReady(t *testing.T, client *http.Client, url string, timeout time.Duration, ready func(*http.Response) bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			ok := ready(resp)
+			resp.Body.Close()
+			if ok {
+				return
+			}
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("%s exited at start (%v); output:\n%s", p.name, p.cmd.ProcessState, p.logs)
+		case <-deadline.C:
+			t.Fatalf("%s not ready at %s after %v; output:\n%s", p.name, url, timeout, p.logs)
+		case <-tick.C:
+		}
+	}
+}
+
 // exporter is a running exporter process.
 type exporter struct {
+	*process
 	addr string
-	logs *syncBuffer
-	cmd  *exec.Cmd
 }
 
 // startExporter runs the exporter with args and env on a free loopback
@@ -87,42 +147,9 @@ type exporter struct {
 func startExporter(t *testing.T, env []string, args ...string) *exporter {
 	t.Helper()
 	addr := freeAddr(t)
-	logs := &syncBuffer{}
-	cmd := exec.Command(exporterBinary, append([]string{"--web.listen-address=" + addr}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopCmd(cmd) })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/")
-		if err == nil {
-			resp.Body.Close()
-			return &exporter{addr: addr, logs: logs, cmd: cmd}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exporter did not answer on %s: %v\nlogs:\n%s", addr, err, logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// execCommand is exec.Command, named for the helpers of other test files.
-var execCommand = exec.Command
-
-// stopCmd stops a started process: SIGTERM, then SIGKILL after a while.
-func stopCmd(cmd *exec.Cmd) {
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
+	p := startProcess(t, "exporter", env, exporterBinary, append([]string{"--web.listen-address=" + addr}, args...)...)
+	p.waitReady(t, http.DefaultClient, "http://"+addr+"/", 20*time.Second, func(*http.Response) bool { return true })
+	return &exporter{process: p, addr: addr}
 }
 
 // get fetches path from the exporter and returns status and body.
@@ -402,7 +429,7 @@ func TestCountersContinueAcrossRestart(t *testing.T) {
 	if before <= 0 {
 		t.Fatal("plays_total did not grow")
 	}
-	stopCmd(first.cmd)
+	first.stop()
 
 	second := startExporter(t, env, args...)
 	if after := plays(second); after != before {

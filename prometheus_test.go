@@ -8,12 +8,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -472,49 +470,13 @@ func writeYAML(t *testing.T, path string, v any) {
 }
 
 // startProgram runs bin with args, waits until it answers /-/ready on
-// addr, and stops it (SIGTERM, then kill) when the test ends. Its output is
-// logged if the test fails.
+// addr, and stops it when the test ends. Its output is logged if the test
+// fails.
 func startProgram(t *testing.T, name, addr, bin string, args ...string) {
 	t.Helper()
-	logs := &syncBuffer{}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	logOnFailure(t, name, logs)
-
-	deadline := time.NewTimer(startTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for {
-		resp, err := http.Get("http://" + addr + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited at start: %v", name, cmd.ProcessState)
-		case <-deadline.C:
-			t.Fatalf("%s not ready on %s after %v", name, addr, startTimeout)
-		case <-tick.C:
-		}
-	}
+	p := startProcess(t, name, nil, bin, args...)
+	logOnFailure(t, name, p.logs)
+	p.waitReady(t, http.DefaultClient, "http://"+addr+"/-/ready", startTimeout, func(r *http.Response) bool { return r.StatusCode == http.StatusOK })
 }
 
 // logOnFailure logs a process's output when the test has failed, so that

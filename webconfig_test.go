@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,10 +66,9 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 		"\nbasic_auth_users:\n  prometheus: "+string(hash)+"\n")
 
 	addr := freeAddr(t)
-	logs := &syncBuffer{}
-	cmd := startProcess(t, logs, exporterBinary, "--demo", "--web.listen-address="+addr,
+	p := startProcess(t, "exporter", nil, exporterBinary, "--demo", "--web.listen-address="+addr,
 		"--web.config.file="+webConfig, "--storage.path="+t.TempDir())
-	_ = cmd
+	logs := p.logs
 
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
 	get := func(scheme, user, pass string) (int, string, error) {
@@ -86,17 +84,7 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), nil
 	}
-	// Wait until it serves TLS.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, _, err := get("https", "prometheus", password); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no TLS answer on %s\nlogs:\n%s", addr, logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	p.waitReady(t, client, "https://"+addr+"/", 20*time.Second, func(*http.Response) bool { return true })
 
 	tests := []struct {
 		name, scheme, user, pass string
@@ -131,17 +119,4 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 		t.Error("a client without the test CA accepted the certificate")
 	}
 	assertNoLeak(t, "logs", logs.String(), []string{password, string(hash)})
-}
-
-// startProcess starts a program whose output goes to logs, stopped at the
-// end of the test.
-func startProcess(t *testing.T, logs io.Writer, name string, args ...string) *os.Process {
-	t.Helper()
-	cmd := execCommand(name, args...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopCmd(cmd) })
-	return cmd.Process
 }
