@@ -1,7 +1,6 @@
 package b2see
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -178,8 +177,7 @@ func (c *Client) Cakes(ctx context.Context, fn func(*Batch) error) error {
 		return c.statusError(resp, body)
 	}
 
-	br := bufio.NewReaderSize(body, 512)
-	dec := NewDecoder(br)
+	dec := NewDecoder(body)
 	var b Batch
 	for {
 		err := dec.Next(&b)
