@@ -276,9 +276,9 @@ func benchBatches(n int) []b2see.Batch {
 	return out
 }
 
-// BenchmarkScrape compares a scrape of 100,000 records with and without
+// BenchmarkCounting compares a read of 100,000 records with and without
 // counters, from memory so that it measures the counting, not JSON.
-func BenchmarkScrape(b *testing.B) {
+func BenchmarkCounting(b *testing.B) {
 	batches := benchBatches(100_000)
 	now := func() time.Time { return time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC) }
 	bench := func(b *testing.B, tr *state.Tracker, change bool) {

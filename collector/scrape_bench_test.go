@@ -16,54 +16,45 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/b2see"
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
 	"github.com/b2see-exporter/b2see_exporter/collector"
+	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
-// BenchmarkScrape measures a whole scrape of one account — fetch over
+// BenchmarkScrape measures whole scrapes of one account — fetch over
 // loopback from the fake, decode, aggregate, exposition — against the
-// baseline of json.Valid over the same bytes, in the same run. B/op, all
-// that one scrape allocates, bounds the heap's growth during a scrape.
+// baseline of json.Valid over the same bytes, in the same run:
 //
-//	go test ./collector -run '^$' -bench Scrape -benchmem -count 5
+//   - scrape: the engagement gauges alone;
+//   - scrape+counters: with the true counters (state tracking, no save: the
+//     data does not change);
+//   - scrape+counters+status: also with batch status tracking in its steady
+//     state, 1% of the batches not final and so looked up again over
+//     loopback on every scrape.
+//
+// B/op, all that one scrape allocates, bounds the heap's growth during a
+// scrape. Run it with
+//
+//	go test ./collector -run '^$' -bench 'Scrape$' -benchmem -count 5
 func BenchmarkScrape(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		now := time.Now()
-		srv := b2seetest.NewServer(b2seetest.Config{Records: b2seetest.Generate(n, 1, now, 29)})
+		srv := b2seetest.NewServer(b2seetest.Config{
+			Records: b2seetest.Generate(n, 1, now, 29),
+			Batches: b2seetest.BatchesConfig{DefaultStatus: onePercentRunning},
+		})
 		client, err := b2see.NewClient(b2see.Config{
 			URL: srv.URL, CustomerID: b2seetest.DefaultCustomerID, APIKey: b2seetest.DemoAPIKey, DaysOfHistory: 30,
 		})
 		if err != nil {
 			b.Fatal(err)
 		}
+		batches, err := b2see.NewBatchesClient(b2see.BatchesConfig{URL: srv.BatchesURL, HTTPClient: &http.Client{}})
+		if err != nil {
+			b.Fatal(err)
+		}
 		body := fetchBody(b, client.Endpoint()+"?customerId="+b2seetest.DefaultCustomerID+"&apiKey="+b2seetest.DemoAPIKey+"&daysOfHistory=30")
-		records := float64(n)
+		prefix := "records=" + strconv.Itoa(n) + "/"
 
-		b.Run("records="+strconv.Itoa(n)+"/scrape", func(b *testing.B) {
-			acc := collector.NewAccount(collector.AccountOptions{Name: "bench", Source: client, SenderLabel: true})
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			for b.Loop() {
-				reg := prometheus.NewRegistry()
-				reg.MustRegister(collector.New(context.Background(), []*collector.Account{acc}, 1))
-				mfs, err := reg.Gather()
-				if err != nil {
-					b.Fatal(err)
-				}
-				enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain))
-				for _, mf := range mfs {
-					if err := enc.Encode(mf); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if st := acc.Status(); !st.Up || st.Batches != int64(n) {
-					b.Fatalf("scrape failed: %+v", st)
-				}
-			}
-			runtime.ReadMemStats(&after)
-			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N)/records, "allocs/record")
-		})
-		b.Run("records="+strconv.Itoa(n)+"/json.Valid", func(b *testing.B) {
+		b.Run(prefix+"json.Valid", func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -72,8 +63,77 @@ func BenchmarkScrape(b *testing.B) {
 				}
 			}
 		})
+		variants := []struct {
+			name             string
+			counters, status bool
+		}{
+			{"scrape", false, false},
+			{"scrape+counters", true, false},
+			{"scrape+counters+status", true, true},
+		}
+		for _, v := range variants {
+			b.Run(prefix+v.name, func(b *testing.B) {
+				opts := collector.AccountOptions{Name: "bench", Source: client, SenderLabel: true}
+				if v.counters {
+					opts.Counters = state.Open(state.Options{Dir: b.TempDir(), Account: "bench", Window: 30 * 24 * time.Hour})
+				}
+				if v.status {
+					opts.Status = &collector.StatusOptions{Client: batches, Statuses: exampleStatuses()}
+				}
+				acc := collector.NewAccount(opts)
+				scrape(b, acc, n) // the counters' starting point; every status looked up once
+				lookups := srv.Requests(b2seetest.Batches)
+				b.SetBytes(int64(len(body)))
+				b.ReportAllocs()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				for b.Loop() {
+					scrape(b, acc, n)
+				}
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N)/float64(n), "allocs/record")
+				b.ReportMetric(float64(srv.Requests(b2seetest.Batches)-lookups)/float64(b.N), "lookups/op")
+			})
+		}
 		srv.Close()
 	}
+}
+
+// scrape collects acc through a fresh registry and encodes the exposition,
+// as one request to /metrics does.
+func scrape(b *testing.B, acc *collector.Account, want int) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector.New(context.Background(), []*collector.Account{acc}, 1))
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if st := acc.Status(); !st.Up || st.Batches != int64(want) {
+		b.Fatalf("scrape failed: %+v", st)
+	}
+}
+
+// onePercentRunning is the status of the fake's batches: about 1% still
+// processing, the rest completed.
+func onePercentRunning(id int64) b2seetest.Status {
+	if id%100 == 0 {
+		return b2seetest.Status{Code: 1, TimeoutMinutes: 100000}
+	}
+	return b2seetest.Status{Code: 2, TimeoutMinutes: 100000}
+}
+
+func exampleStatuses() map[int]collector.StatusMapping {
+	m := map[int]collector.StatusMapping{}
+	for _, st := range b2seetest.ExampleStatuses {
+		m[st.Code] = collector.StatusMapping{Name: st.Name, Phase: st.State}
+	}
+	return m
 }
 
 func fetchBody(b *testing.B, url string) []byte {
