@@ -82,7 +82,7 @@ func TestLoad(t *testing.T) {
 			fmt.Fprintf(&cfg, "    min_interval: %s\n", model.Duration(a.minInterval))
 		}
 	}
-	e := newTestExporter(t, cfg.String())
+	e := newTestExporter(t, cfg.String(), "--b2see.timeout=60s")
 	paths := []string{"/metrics"}
 	for _, a := range accounts {
 		paths = append(paths, "/probe?account="+a.name)
@@ -189,8 +189,9 @@ func scrapeOnce(client *http.Client, url string, accounts []*loadAccount) (int, 
 	}
 	// A long scrape timeout, as Prometheus allows up to the scrape interval:
 	// under the race detector, 200 clients keep two cores so busy that
-	// answers take tens of seconds, most of it spent encoding and parsing.
-	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "30")
+	// answers take up to half a minute, most of it spent encoding and
+	// parsing.
+	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "60")
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
