@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -98,6 +100,19 @@ func parseFlags(app *kingpin.Application, args []string, logConfig *promslog.Con
 		return nil, err
 	}
 	return f, nil
+}
+
+// init gives builds without version flags (go run, go build) a version:
+// the module's, as go install records it, or "devel". The User-Agent and
+// build_info carry it.
+func init() {
+	if version.Version != "" {
+		return
+	}
+	version.Version = "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version.Version = strings.TrimPrefix(bi.Main.Version, "v")
+	}
 }
 
 func main() {
