@@ -50,16 +50,17 @@ type AccountOptions struct {
 // last good window, the error counts and the upstream's request figures.
 // Its methods are safe for concurrent use.
 type Account struct {
-	opts   AccountOptions
-	logger *slog.Logger
-	now    func() time.Time
-	status *statusTracker // nil when status tracking is off
-	group  singleflight.Group
+	name  string           // the account label; never changes
+	now   func() time.Time // never changes
+	group singleflight.Group
 	// waiting counts scrapes waiting on a read in flight, for tests.
 	waiting atomic.Int64
 
 	mu          sync.Mutex
-	last        *window // last successful read
+	opts        AccountOptions // Reconfigure replaces them
+	logger      *slog.Logger
+	status      *statusTracker // nil when status tracking is off
+	last        *window        // last successful read
 	lastSuccess time.Time
 	lastAttempt time.Time
 	lastResult  *readResult
@@ -83,6 +84,7 @@ type readResult struct {
 // NewAccount returns an account that reads through opts.Source.
 func NewAccount(opts AccountOptions) *Account {
 	a := &Account{
+		name:       opts.Name,
 		opts:       opts,
 		logger:     opts.Logger,
 		now:        opts.Now,
@@ -112,7 +114,7 @@ func (a *Account) newStatusTracker(opts StatusOptions) *statusTracker {
 }
 
 // Name is the account's label value.
-func (a *Account) Name() string { return a.opts.Name }
+func (a *Account) Name() string { return a.name }
 
 // Status is what the landing page shows of an account.
 type Status struct {
@@ -128,7 +130,7 @@ type Status struct {
 func (a *Account) Status() Status {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := Status{Name: a.opts.Name, LastAttempt: a.lastAttempt, LastSuccess: a.lastSuccess}
+	s := Status{Name: a.name, LastAttempt: a.lastAttempt, LastSuccess: a.lastSuccess}
 	if a.last != nil {
 		s.Batches = a.last.batchCount()
 	}
@@ -141,8 +143,8 @@ func (a *Account) Status() Status {
 	return s
 }
 
-// errRateLimited is the reason of a scrape skipped because the upstream
-// asked us to wait.
+// rateLimitedUntil is the error of a scrape that did not call the
+// upstream because a 429's Retry-After asked to wait.
 type rateLimitedUntil struct{ until time.Time }
 
 func (e rateLimitedUntil) Error() string {
@@ -303,7 +305,7 @@ func (a *Account) countRequest(endpoint string, err error, took time.Duration) {
 func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 	start := time.Now()
 	res, win, lastSuccess := a.scrape(ctx)
-	name := a.opts.Name
+	name := a.name
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -320,18 +322,14 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 	if win != nil {
 		win.collect(ch, name)
 	}
-	if a.opts.Counters != nil {
-		// Also when the scrape failed: counters must not vanish.
-		collectCounters(ch, a.opts.Counters, name)
-	}
-	if status := a.statusTracker(); status != nil {
-		status.collect(ch, name, a.now())
-	}
 
+	// Copy under the lock, send after it: a slow reader of ch must not hold
+	// up the account's reads.
+	var own []prometheus.Metric
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	counters, status := a.opts.Counters, a.status
 	for _, r := range scrapeErrorReasons {
-		ch <- prometheus.MustNewConstMetric(scrapeErrorsDesc, prometheus.CounterValue, float64(a.scrapeErrs[r]), name, r)
+		own = append(own, prometheus.MustNewConstMetric(scrapeErrorsDesc, prometheus.CounterValue, float64(a.scrapeErrs[r]), name, r))
 	}
 	keys := make([]requestKey, 0, len(a.requests))
 	for k := range a.requests {
@@ -339,10 +337,22 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].endpoint+keys[i].outcome < keys[j].endpoint+keys[j].outcome })
 	for _, k := range keys {
-		ch <- prometheus.MustNewConstMetric(upstreamRequestsDesc, prometheus.CounterValue, float64(a.requests[k]), name, k.endpoint, k.outcome)
+		own = append(own, prometheus.MustNewConstMetric(upstreamRequestsDesc, prometheus.CounterValue, float64(a.requests[k]), name, k.endpoint, k.outcome))
 	}
 	for endpoint, h := range a.durations {
-		ch <- h.metric(upstreamDurationDesc, name, endpoint)
+		own = append(own, h.metric(upstreamDurationDesc, name, endpoint))
+	}
+	a.mu.Unlock()
+	for _, m := range own {
+		ch <- m
+	}
+
+	if counters != nil {
+		// Also when the scrape failed: counters must not vanish.
+		collectCounters(ch, counters, name)
+	}
+	if status != nil {
+		status.collect(ch, name, a.now())
 	}
 }
 
@@ -403,8 +413,9 @@ func (a *Account) Reconfigure(opts AccountOptions) {
 		// The last window's series have the other label shape.
 		a.last = nil
 	}
-	opts.Name = a.opts.Name
-	a.logger = opts.Logger.With("account", opts.Name)
+	opts.Name = a.name
+	a.logger = opts.Logger.With("account", a.name)
+	opts.Now = a.opts.Now // the clock is the account's for life: scrapes read it unlocked
 	switch {
 	case opts.Status == nil:
 		a.status = nil
@@ -413,9 +424,6 @@ func (a *Account) Reconfigure(opts AccountOptions) {
 	default:
 		// Keep what is known of the batches; take the new client and mapping.
 		a.status.reconfigure(*opts.Status)
-	}
-	if opts.Now != nil {
-		a.now = opts.Now
 	}
 	a.opts = opts
 }

@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
+	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
 // memSource is a Source over batches held in memory.
@@ -425,5 +426,67 @@ func TestFailureLoggedOnce(t *testing.T) {
 	defer mu.Unlock()
 	if got := strings.Count(logs.String(), "level=WARN"); got != 2 {
 		t.Errorf("a new failure was not logged:\n%s", logs.String())
+	}
+}
+
+// TestReconfigureWhileScraping is for the race detector: a reload gives an
+// account new options while scrapes read it.
+func TestReconfigureWhileScraping(t *testing.T) {
+	src := &memSource{batches: testBatches()}
+	acc := newTestAccount(src, nil)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var scrapes atomic.Int64
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				ch := make(chan prometheus.Metric, 1000)
+				acc.collect(context.Background(), ch)
+				close(ch)
+				for range ch {
+				}
+				_ = acc.Status()
+				_ = acc.Name()
+				scrapes.Add(1)
+			}
+		}()
+	}
+	// Reload until the scrapes have run alongside for a while, the last
+	// time (an odd i) with the sender label off.
+	i := 0
+	for ; scrapes.Load() < 200 || i%2 == 1; i++ {
+		opts := AccountOptions{Name: "ignored: the name stays", Source: src, SenderLabel: i%2 == 0,
+			Counters: state.Open(state.Options{Account: "north"})}
+		if i%3 == 0 {
+			opts.Status = &StatusOptions{Client: newMemLookup(), Statuses: exampleStatuses}
+		}
+		acc.Reconfigure(opts)
+	}
+	close(done)
+	wg.Wait()
+	if acc.Name() != "north" {
+		t.Errorf("name %q after reloads, want north", acc.Name())
+	}
+	// The last options hold: the sender label is off.
+	ch := make(chan prometheus.Metric, 1000)
+	acc.collect(context.Background(), ch)
+	close(ch)
+	for m := range ch {
+		if m.Desc() == batchesDesc {
+			var pb dto.Metric
+			m.Write(&pb)
+			for _, lp := range pb.GetLabel() {
+				if lp.GetName() == "sender" && lp.GetValue() != "" {
+					t.Errorf("sender label %q after turning it off", lp.GetValue())
+				}
+			}
+		}
 	}
 }
