@@ -294,17 +294,17 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
+	// A wait longer than a week is an upstream mistake, not a plan: keep
+	// polling weekly rather than stop for years.
+	const longest = 7 * 24 * time.Hour
 	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
 		if secs <= 0 {
 			return 0
 		}
-		if secs > 7*24*3600 {
-			secs = 7 * 24 * 3600
-		}
-		return time.Duration(secs) * time.Second
+		return min(time.Duration(min(secs, int64(longest/time.Second)))*time.Second, longest)
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), longest)
 	}
 	return 0
 }

@@ -341,6 +341,7 @@ func TestParseRetryAfter(t *testing.T) {
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
 		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
 		{"99999999", 7 * 24 * time.Hour},
+		{"Fri, 31 Dec 9999 23:59:59 GMT", 7 * 24 * time.Hour},
 	}
 	for _, tt := range tests {
 		if got := ParseRetryAfter(tt.in, now); got != tt.want {

@@ -329,8 +329,13 @@ func timedOut(e *batchEntry, now int64) bool {
 	if e.phase != phasePending && e.phase != phaseRunning {
 		return false
 	}
-	return now-e.created*int64(time.Second) > int64(e.timeout)*int64(time.Minute)
+	// time.Time has the range for any date an upstream sends; a timeout
+	// past a century is no timeout worth the overflow.
+	timeout := time.Duration(min(e.timeout, maxTimeoutMinutes)) * time.Minute
+	return time.Unix(0, now).After(time.Unix(e.created, 0).Add(timeout))
 }
+
+const maxTimeoutMinutes = 100 * 365 * 24 * 60
 
 // takeRefs returns an empty list for the next read's batches, with the
 // room of the last one: the list a refresh gave back, when there is one.

@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -756,5 +757,27 @@ func TestStatusFirstReadIsTheBaseline(t *testing.T) {
 	m = gather(t, c)
 	if m["b2see_batch_timeouts_total"] != 1 {
 		t.Errorf("a batch passing its timeout after the baseline: timeouts %v, want 1", m["b2see_batch_timeouts_total"])
+	}
+}
+
+func TestTimedOutOddDates(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC).UnixNano()
+	tests := []struct {
+		name    string
+		created time.Time
+		timeout int32
+		want    bool
+	}{
+		{"far future", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 60, false},
+		{"far past", time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), 60, true},
+		{"huge timeout", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), math.MaxInt32, false},
+		{"just past", time.Date(2026, 11, 1, 10, 59, 59, 0, time.UTC), 60, true},
+		{"just before", time.Date(2026, 11, 1, 11, 0, 1, 0, time.UTC), 60, false},
+	}
+	for _, tt := range tests {
+		e := batchEntry{created: tt.created.Unix(), timeout: tt.timeout, flags: flagKnown, phase: phaseRunning}
+		if got := timedOut(&e, now); got != tt.want {
+			t.Errorf("%s: timedOut = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -338,7 +338,7 @@ func (t *Tracker) apply(obs []Observation, now time.Time) {
 				if b.state != 0 {
 					a := s.action(b.state)
 					a.count++
-					a.value += price(o.ActionPrice)
+					a.value = addPrice(a.value, o.ActionPrice)
 				}
 			}
 			t.index[o.ID] = int32(len(t.batches))
@@ -379,7 +379,7 @@ func (t *Tracker) apply(obs []Observation, now time.Time) {
 			if b.state != 0 {
 				a := s.action(b.state)
 				a.count++
-				a.value += price(o.ActionPrice)
+				a.value = addPrice(a.value, o.ActionPrice)
 			}
 		}
 		t.dirty = true
@@ -390,13 +390,18 @@ func (t *Tracker) apply(obs []Observation, now time.Time) {
 	}
 }
 
-// price is what a customer action adds to its state's value: a counter
-// never goes down, so neither negative nor non-finite prices count.
-func price(p float64) float64 {
-	if p > 0 && !math.IsInf(p, 1) {
-		return p
+// addPrice adds what a customer action brings to its state's value: a
+// counter never goes down, so neither negative nor non-finite prices count,
+// and the sum stops at the largest float rather than become +Inf, which
+// would make the state file unloadable.
+func addPrice(total, p float64) float64 {
+	if !(p > 0) || math.IsInf(p, 1) {
+		return total
 	}
-	return 0
+	if sum := total + p; !math.IsInf(sum, 1) {
+		return sum
+	}
+	return math.MaxFloat64
 }
 
 // prune forgets the batches that left the window for good. t.mu must be

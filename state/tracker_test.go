@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -470,6 +471,41 @@ func checkMonotonic(t *testing.T, before, after []SeriesTotals) {
 				}
 			}
 			t.Fatalf("action %s of %s/%s vanished", ba.State, b.ProductType, b.Sender)
+		}
+	}
+}
+
+func TestHugePricesKeepTheFileLoadable(t *testing.T) {
+	dir := t.TempDir()
+	tr := Open(Options{Dir: dir, Account: "acme"})
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	commit := func(tr *Tracker, obs ...Observation) {
+		t.Helper()
+		sc := tr.Begin()
+		for i := range obs {
+			*sc.Next() = obs[i]
+		}
+		if err := sc.Commit(now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(tr) // the starting point
+	commit(tr,
+		Observation{ID: 1, ProductType: "p", ActionState: "accepted", ActionPrice: 1.7e308},
+		Observation{ID: 2, ProductType: "p", ActionState: "accepted", ActionPrice: 1.7e308})
+	if err := tr.Save(now); err != nil {
+		t.Fatal(err)
+	}
+	again := Open(Options{Dir: dir, Account: "acme"})
+	totals := again.Totals()
+	if len(totals) == 0 {
+		t.Fatal("the state file was not loadable after huge prices")
+	}
+	for _, s := range totals {
+		for _, a := range s.Actions {
+			if math.IsInf(a.Value, 0) || a.Value != math.MaxFloat64 {
+				t.Errorf("value %v, want the largest float", a.Value)
+			}
 		}
 	}
 }
