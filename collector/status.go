@@ -105,6 +105,7 @@ type batchEntry struct {
 	code    int32
 	timeout int32  // minutes
 	gen     uint32 // the read that last saw the batch
+	seen    int64  // Unix seconds of the last read that listed the batch
 	phase   uint8  // of code, under the tracker's mapping
 	// flags: the status is known; the batch was counted as failed, as
 	// timed out (each at most once).
@@ -120,6 +121,10 @@ type statusMemory struct {
 	index              map[int64]int32
 	batches            []batchEntry
 	failures, timeouts uint64
+	// since is when the memory started (Unix seconds): a batch created
+	// before it and first listed later, as when the window is widened, is
+	// part of the baseline, not news.
+	since int64
 }
 
 func newStatusMemory() statusMemory {
@@ -156,11 +161,12 @@ func (m *statusMemory) remove(i int) {
 }
 
 // statusMagic starts the file; its last byte is the format's version.
-var statusMagic = []byte("B2SEEBS\x01")
+var statusMagic = []byte("B2SEEBS\x02")
 
-// encode renders the memory: the magic, the two counters, the number of
-// batches, then per batch its ID, code, timeout and flags, all varints, and
-// a CRC-32 of what precedes. Batches with nothing worth keeping are left
+// encode renders the memory: the magic, the two counters, when the memory
+// started, the number of batches, then per batch its ID, code, timeout,
+// when it was last listed and its flags, all varints, and a CRC-32 of what
+// precedes. Batches with nothing worth keeping are left
 // out.
 func (m *statusMemory) encode() []byte {
 	keep := make([]batchEntry, 0, len(m.batches))
@@ -174,11 +180,13 @@ func (m *statusMemory) encode() []byte {
 	buf = append(buf, statusMagic...)
 	buf = binary.AppendUvarint(buf, m.failures)
 	buf = binary.AppendUvarint(buf, m.timeouts)
+	buf = binary.AppendVarint(buf, m.since)
 	buf = binary.AppendUvarint(buf, uint64(len(keep)))
 	for _, e := range keep {
 		buf = binary.AppendVarint(buf, e.id)
 		buf = binary.AppendVarint(buf, int64(e.code))
 		buf = binary.AppendVarint(buf, int64(e.timeout))
+		buf = binary.AppendVarint(buf, e.seen)
 		buf = append(buf, e.flags)
 	}
 	return binary.BigEndian.AppendUint32(buf, crc32.ChecksumIEEE(buf))
@@ -213,18 +221,18 @@ func decodeStatusMemory(data []byte) (statusMemory, error) {
 		}
 		return v
 	}
-	m.failures, m.timeouts = uvarint(), uvarint()
+	m.failures, m.timeouts, m.since = uvarint(), uvarint(), varint()
 	n := uvarint()
 	if err != nil || n > uint64(r.Len()) {
 		return newStatusMemory(), bad
 	}
 	for range n {
-		id, code, timeout := varint(), varint(), varint()
+		id, code, timeout, seen := varint(), varint(), varint(), varint()
 		flags, e := r.ReadByte()
 		if err != nil || e != nil || m.get(id) != nil {
 			return newStatusMemory(), bad
 		}
-		m.put(batchEntry{id: id, code: clamp32(code), timeout: clamp32(timeout), flags: flags})
+		m.put(batchEntry{id: id, code: clamp32(code), timeout: clamp32(timeout), seen: seen, flags: flags})
 	}
 	if r.Len() != 0 {
 		return newStatusMemory(), bad
@@ -337,6 +345,9 @@ func timedOut(e *batchEntry, now int64) bool {
 
 const maxTimeoutMinutes = 100 * 365 * 24 * 60
 
+// statusGrace is how long a batch missing from the answers is remembered.
+const statusGrace = 7 * 24 * time.Hour
+
 // takeRefs returns an empty list for the next read's batches, with the
 // room of the last one: the list a refresh gave back, when there is one.
 func (t *statusTracker) takeRefs() []batchRef {
@@ -372,6 +383,11 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 	client, concurrency := t.client, t.concurrency // reconfigure may change them
 	t.gen++
 	m := &t.mem
+	now := t.now().Unix()
+	if m.since == 0 {
+		m.since = now
+		t.dirty = true
+	}
 	// Answers list the batches in much the same order each time, so the
 	// batch after the last one found is tried before the index.
 	next := 0
@@ -383,23 +399,29 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 				j = int32(len(m.batches))
 				m.index[r.id] = j
 				e := batchEntry{id: r.id}
-				if t.fresh && t.gen == 1 {
+				if (t.fresh && t.gen == 1) || (r.created != 0 && r.created < m.since) {
 					e.flags = flagBaseline
 				}
 				m.batches = append(m.batches, e)
 			}
 			i = int(j)
 		}
-		m.batches[i].created, m.batches[i].gen = r.created, t.gen
+		m.batches[i].created, m.batches[i].gen, m.batches[i].seen = r.created, t.gen, now
 		next = i + 1
 	}
 	t.refs = refs
 	for i := 0; i < len(m.batches); {
 		e := &m.batches[i]
 		if e.gen != t.gen {
-			// The batch left the window: forget it.
-			t.dirty = t.dirty || e.flags != 0
-			m.remove(i)
+			// Not in this answer. Forget the batch only once it has been
+			// gone for a while: an answer that leaves batches out (an empty
+			// one, a narrower window) must not make them news again.
+			if now-e.seen > int64(statusGrace/time.Second) {
+				t.dirty = t.dirty || e.flags != 0
+				m.remove(i)
+				continue
+			}
+			i++
 			continue
 		}
 		if !terminal(e) {
@@ -592,8 +614,8 @@ func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now
 		nowNano := now.UnixNano()
 		for i := range t.mem.batches {
 			e := &t.mem.batches[i]
-			if e.flags&flagKnown == 0 {
-				continue
+			if e.flags&flagKnown == 0 || e.gen != t.gen {
+				continue // unknown, or not in the last read's window
 			}
 			j := 0
 			for j < len(byCode) && byCode[j].code != e.code {

@@ -115,6 +115,16 @@ func statusBatches(ids ...int64) []b2see.Batch {
 	return bs
 }
 
+// statusBatchesAt is statusBatches created at a given time: batches that
+// appear after the status memory started.
+func statusBatchesAt(created time.Time, ids ...int64) []b2see.Batch {
+	bs := statusBatches(ids...)
+	for i := range bs {
+		bs[i].DateCreated = created
+	}
+	return bs
+}
+
 // clock is a settable clock.
 type clock struct {
 	mu sync.Mutex
@@ -465,8 +475,10 @@ func TestStatusKeptAcrossRestart(t *testing.T) {
 	l.set(3, 2, 60) // completed
 	withDir := func(o *StatusOptions) { o.StateFile = filepath.Join(dir, "north.status") }
 
+	clk.set(t0) // the memory starts before the batches are created
 	first := newStatusAccount(src, l, clk, withDir)
 	pastBaseline(t, first, src, statusBatches(1, 2, 3))
+	clk.set(t0.Add(2 * time.Hour))
 	m := gather(t, collectorFor(first))
 	if m["b2see_batch_failures_total"] != 1 || m["b2see_batch_timeouts_total"] != 1 {
 		t.Fatalf("first run: failures %v timeouts %v", m["b2see_batch_failures_total"], m["b2see_batch_timeouts_total"])
@@ -542,7 +554,7 @@ func TestStatusMemoryEncoding(t *testing.T) {
 
 	damaged := map[string][]byte{
 		"empty":          nil,
-		"other format":   append([]byte("B2SEEBS\x02"), data[8:]...),
+		"older format":   append([]byte("B2SEEBS\x01"), data[8:]...),
 		"truncated":      data[:len(data)-6],
 		"flipped bit":    append(append([]byte(nil), data[:12]...), append([]byte{data[12] ^ 1}, data[13:]...)...),
 		"trailing bytes": append(append([]byte(nil), data...), 0),
@@ -563,7 +575,8 @@ func TestStatusMemoryForgetsBatchesLeavingTheWindow(t *testing.T) {
 		l.set(id, 3, 60)
 	}
 	src := &memSource{}
-	acc := newStatusAccount(src, l, &clock{t: t0}, func(o *StatusOptions) { o.StateFile = filepath.Join(dir, "north.status") })
+	clk := &clock{t: t0}
+	acc := newStatusAccount(src, l, clk, func(o *StatusOptions) { o.StateFile = filepath.Join(dir, "north.status") })
 	pastBaseline(t, acc, src, statusBatches(ids...))
 	c := collectorFor(acc)
 	gather(t, c)
@@ -573,6 +586,10 @@ func TestStatusMemoryForgetsBatchesLeavingTheWindow(t *testing.T) {
 	if m["b2see_batch_status,phase=failed,status=failed"] != 1 || m["b2see_batch_failures_total"] != 100 {
 		t.Errorf("after the window moved: %v", m)
 	}
+	// Batches gone from the answers are remembered for a while, then
+	// forgotten.
+	clk.set(t0.Add(statusGrace + time.Hour))
+	gather(t, c)
 	data, err := os.ReadFile(filepath.Join(dir, "north.status"))
 	if err != nil {
 		t.Fatal(err)
@@ -743,7 +760,9 @@ func TestStatusFirstReadIsTheBaseline(t *testing.T) {
 	l.mu.Unlock()
 	l.set(3, 3, 600)
 	l.set(5, 4, 60)
-	src.set(statusBatches(1, 2, 3, 4, 5), nil)
+	later := clk.now().Add(time.Minute)
+	clk.set(later)
+	src.set(append(statusBatches(1, 2, 3, 4), statusBatchesAt(later, 5)...), nil)
 	m = gather(t, c)
 	if m["b2see_batch_failures_total"] != 2 || m["b2see_batch_timeouts_total"] != 0 {
 		t.Errorf("after the baseline: failures %v (want 2), timeouts %v (want 0)", m["b2see_batch_failures_total"], m["b2see_batch_timeouts_total"])
@@ -751,7 +770,7 @@ func TestStatusFirstReadIsTheBaseline(t *testing.T) {
 
 	// Batch 6 arrives pending and passes its timeout while watched: news.
 	l.set(6, 0, 60)
-	src.set(statusBatches(1, 2, 3, 4, 5, 6), nil)
+	src.set(append(append(statusBatches(1, 2, 3, 4), statusBatchesAt(later, 5)...), statusBatchesAt(later, 6)...), nil)
 	gather(t, c)
 	clk.set(clk.now().Add(3 * time.Hour))
 	m = gather(t, c)
@@ -779,5 +798,54 @@ func TestTimedOutOddDates(t *testing.T) {
 		if got := timedOut(&e, now); got != tt.want {
 			t.Errorf("%s: timedOut = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestStatusMissingFromAnAnswerIsNotNews(t *testing.T) {
+	l := newMemLookup()
+	l.set(100, 2, 60)
+	l.set(1, 3, 60)
+	clk := &clock{t: t0}
+	src := &memSource{}
+	acc := newStatusAccount(src, l, clk, nil)
+	c := collectorFor(acc)
+	pastBaseline(t, acc, src, statusBatchesAt(t0.Add(time.Minute), 100, 1))
+	clk.set(t0.Add(2 * time.Minute))
+	if m := gather(t, c); m["b2see_batch_failures_total"] != 1 {
+		t.Fatalf("failures %v, want 1", m["b2see_batch_failures_total"])
+	}
+	// An answer without batch 1, even an empty one, then batch 1 again.
+	for _, gap := range [][]b2see.Batch{statusBatchesAt(t0.Add(time.Minute), 100), nil} {
+		src.set(gap, nil)
+		gather(t, c)
+		src.set(statusBatchesAt(t0.Add(time.Minute), 100, 1), nil)
+		m := gather(t, c)
+		if m["b2see_batch_failures_total"] != 1 {
+			t.Errorf("after an answer of %d batches: failures %v, want still 1", len(gap), m["b2see_batch_failures_total"])
+		}
+		if m["b2see_batch_status,phase=failed,status=failed"] != 1 {
+			t.Errorf("failed batches in the window = %v, want 1", m["b2see_batch_status,phase=failed,status=failed"])
+		}
+	}
+}
+
+func TestStatusWiderWindowIsNotNews(t *testing.T) {
+	l := newMemLookup()
+	l.set(1, 2, 60)
+	l.set(2, 3, 60) // failed long ago
+	clk := &clock{t: t0.Add(30 * 24 * time.Hour)}
+	src := &memSource{batches: statusBatchesAt(t0.Add(29*24*time.Hour), 1)}
+	acc := newStatusAccount(src, l, clk, nil)
+	c := collectorFor(acc)
+	gather(t, c)
+	// The window is widened: batch 2, created before the memory started,
+	// appears already failed.
+	src.set(append(statusBatchesAt(t0.Add(29*24*time.Hour), 1), statusBatchesAt(t0, 2)...), nil)
+	m := gather(t, c)
+	if m["b2see_batch_failures_total"] != 0 {
+		t.Errorf("an old failure that a wider window shows counted: failures %v", m["b2see_batch_failures_total"])
+	}
+	if m["b2see_batch_status,phase=failed,status=failed"] != 1 {
+		t.Errorf("the gauge must still show it: %v", m["b2see_batch_status,phase=failed,status=failed"])
 	}
 }
