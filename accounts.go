@@ -22,7 +22,9 @@ import (
 
 // accountSet holds the accounts being served. A reload builds them anew
 // from the configuration and swaps them in whole, or keeps the running ones
-// when the new configuration is bad.
+// when the new configuration is bad. An account keeps its identity (state,
+// counts, a pending Retry-After) for the life of the process, across
+// reloads that change, remove or bring it back.
 type accountSet struct {
 	load   func() (*config.Config, error)
 	logger *slog.Logger
@@ -32,8 +34,9 @@ type accountSet struct {
 
 	storage string // --storage.path
 
-	reloadMu sync.Mutex                // one reload at a time
-	trackers map[string]*state.Tracker // by account name; kept across reloads
+	reloadMu sync.Mutex                    // one reload at a time; guards the two maps below
+	trackers map[string]*state.Tracker     // by account name, for the life of the process
+	retired  map[string]*collector.Account // accounts a reload removed, should one bring them back
 	mu       sync.RWMutex
 	list     []*collector.Account
 	byName   map[string]*collector.Account
@@ -44,6 +47,7 @@ func newAccountSet(load func() (*config.Config, error), storage string, logger *
 		load:     load,
 		storage:  storage,
 		trackers: map[string]*state.Tracker{},
+		retired:  map[string]*collector.Account{},
 		logger:   logger,
 		reloadSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "b2see_config_last_reload_successful",
@@ -91,9 +95,9 @@ func (s *accountSet) apply() error {
 		}
 		opts = append(opts, o)
 	}
-	// One tracker per account name for the life of the process: two would
-	// write the same state file.
-	trackers := make(map[string]*state.Tracker, len(cfg.Accounts))
+	// One tracker per account name for the life of the process, even across
+	// a reload that removes the account and one that brings it back: two
+	// would write the same state file.
 	for i, a := range cfg.Accounts {
 		tr, ok := s.trackers[a.Name]
 		if !ok {
@@ -103,11 +107,10 @@ func (s *accountSet) apply() error {
 				Window:  time.Duration(a.DaysOfHistory) * 24 * time.Hour,
 				Logger:  s.logger,
 			})
+			s.trackers[a.Name] = tr
 		}
-		trackers[a.Name] = tr
 		opts[i].Counters = tr
 	}
-	s.trackers = trackers
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,6 +118,11 @@ func (s *accountSet) apply() error {
 	byName := make(map[string]*collector.Account, len(opts))
 	for _, o := range opts {
 		acc, ok := s.byName[o.Name]
+		if !ok {
+			// Likewise its batch status memory: one Account per name.
+			acc, ok = s.retired[o.Name]
+			delete(s.retired, o.Name)
+		}
 		if ok {
 			acc.Reconfigure(o)
 		} else {
@@ -122,6 +130,11 @@ func (s *accountSet) apply() error {
 		}
 		list = append(list, acc)
 		byName[o.Name] = acc
+	}
+	for name, acc := range s.byName {
+		if _, ok := byName[name]; !ok {
+			s.retired[name] = acc
+		}
 	}
 	s.list, s.byName = list, byName
 	return nil

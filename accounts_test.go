@@ -61,6 +61,18 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
+// retiredAccount is the account a reload removed under name.
+func (e *testExporter) retiredAccount(t *testing.T, name string) any {
+	t.Helper()
+	e.accounts.reloadMu.Lock()
+	defer e.accounts.reloadMu.Unlock()
+	a, ok := e.accounts.retired[name]
+	if !ok {
+		t.Fatalf("no retired account %q", name)
+	}
+	return a
+}
+
 func (e *testExporter) do(t *testing.T, method, path string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, e.srv.URL+path, nil)
@@ -188,6 +200,21 @@ func TestReload(t *testing.T) {
 	}
 	if a, _ := e.accounts.get("north"); a != northBefore {
 		t.Error("north was rebuilt, losing its state, though it stayed")
+	}
+
+	// South comes back: the same account as before, not a second one on
+	// its state files.
+	southBefore := e.retiredAccount(t, "south")
+	writeFile(t, e.cfgPath, cfg)
+	if code, body := e.do(t, http.MethodPost, "/-/reload"); code != 200 {
+		t.Fatalf("reload bringing south back: %d %q", code, body)
+	}
+	if a, _ := e.accounts.get("south"); a != southBefore {
+		t.Error("south came back as a new account beside the old one's state")
+	}
+	writeFile(t, e.cfgPath, cfg[:strings.Index(cfg, "  - name: south")])
+	if code, _ := e.do(t, http.MethodPost, "/-/reload"); code != 200 {
+		t.Fatal("reload dropping south again failed")
 	}
 
 	// The key file changes: a reload reads the new key.
