@@ -2,6 +2,7 @@ package b2see
 
 import (
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -159,22 +160,16 @@ func (c *Client) Cakes(ctx context.Context, fn func(*Batch) error) error {
 		resp.Body.Close()
 	}()
 
-	body := io.Reader(resp.Body)
-	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-		zr, err := gzip.NewReader(resp.Body)
-		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return &BodyError{Reason: "the body is not valid gzip"}
-			}
-			return c.transportError(ctx, "reading the body", err)
-		}
-		defer zr.Close()
-		body = zr
-	}
-	body = &limitReader{r: body, limit: c.cfg.MaxBodyBytes}
-
+	body, err := c.decompressed(resp)
 	if resp.StatusCode != http.StatusOK {
+		// The status says what went wrong, whatever the body's encoding.
+		if err != nil {
+			body = strings.NewReader("")
+		}
 		return c.statusError(resp, body)
+	}
+	if err != nil {
+		return c.bodyError(ctx, err)
 	}
 
 	dec := NewDecoder(body)
@@ -191,6 +186,20 @@ func (c *Client) Cakes(ctx context.Context, fn func(*Batch) error) error {
 			return err
 		}
 	}
+}
+
+// decompressed is the body of resp as sent, gzip undone, and capped at the
+// configured size: the cap applies to what expands, not to the wire.
+func (c *Client) decompressed(resp *http.Response) (io.Reader, error) {
+	body := io.Reader(resp.Body)
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		body = zr
+	}
+	return &limitReader{r: body, limit: c.cfg.MaxBodyBytes}, nil
 }
 
 // statusError turns a non-200 answer into the matching error type, with the
@@ -250,8 +259,17 @@ func (c *Client) bodyError(ctx context.Context, err error) error {
 		return &TimeoutError{Op: "reading the body"}
 	case errors.As(err, &body):
 		return body
+	case isCorruptGzip(err):
+		return &BodyError{Reason: "the body is not valid gzip"}
 	}
 	return c.transportError(ctx, "reading the body", err)
+}
+
+// isCorruptGzip reports whether err is gzip or deflate refusing the bytes
+// it was given, as opposed to the connection failing under it.
+func isCorruptGzip(err error) bool {
+	var corrupt flate.CorruptInputError
+	return errors.As(err, &corrupt) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum)
 }
 
 // transportError classifies an error of the HTTP client; see

@@ -283,6 +283,7 @@ func TestClientGzipAndSizeCap(t *testing.T) {
 		{"plain over the cap", []byte(sampleRecord), false, int64(len(sampleRecord)) - 1, ReasonTooLarge, 0},
 		{"gzip expanding past the cap", bomb, true, 1 << 20, ReasonTooLarge, 0},
 		{"not gzip though said so", []byte(sampleRecord), true, 0, ReasonBadBody, 0},
+		{"gzip corrupt after its header", append(append([]byte(nil), gz[:12]...), bytes.Repeat([]byte{0xff}, 40)...), true, 0, ReasonBadBody, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -305,6 +306,20 @@ func TestClientGzipAndSizeCap(t *testing.T) {
 				t.Errorf("err = %#v, want TooLargeError with limit %d", err, tt.limit)
 			}
 		})
+	}
+}
+
+func TestClientStatusBeforeEncoding(t *testing.T) {
+	// A 404 said to be gzip but sent plain: still the documented 404.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write(readFixture(t, "error_404_customer.json"))
+	}))
+	defer srv.Close()
+	_, err := collect(newTestClient(t, srv.URL, nil))
+	if Reason(err) != ReasonMisconfigured {
+		t.Errorf("Reason = %q (err %v), want misconfigured", Reason(err), err)
 	}
 }
 
