@@ -76,9 +76,7 @@ type requestKey struct{ endpoint, outcome string }
 // readResult is the outcome of one read of the upstream, shared by the
 // scrapes that waited for it.
 type readResult struct {
-	err  error
-	at   time.Time
-	took time.Duration
+	err error
 }
 
 // NewAccount returns an account that reads through opts.Source.
@@ -160,7 +158,7 @@ func (a *Account) scrape(ctx context.Context) (res *readResult, win *window, las
 	case a.lastResult != nil && a.opts.MinInterval > 0 && now.Sub(a.lastAttempt) < a.opts.MinInterval:
 		res = a.lastResult
 	case now.Before(a.retryAt):
-		res = &readResult{err: rateLimitedUntil{a.retryAt}, at: now}
+		res = &readResult{err: rateLimitedUntil{a.retryAt}}
 	}
 	a.mu.Unlock()
 
@@ -181,7 +179,7 @@ func (a *Account) scrape(ctx context.Context) (res *readResult, win *window, las
 		case r := <-ch:
 			res = r.Val.(*readResult)
 		case <-ctx.Done():
-			res = &readResult{err: &b2see.TimeoutError{Op: "waiting for the upstream"}, at: now}
+			res = &readResult{err: &b2see.TimeoutError{Op: "waiting for the upstream"}}
 		}
 		a.waiting.Add(-1)
 	}
@@ -255,7 +253,7 @@ func (a *Account) read(ctx context.Context) *readResult {
 
 // record keeps the outcome of a read of the cakes.
 func (a *Account) record(w *window, senderLabel bool, err error, start time.Time, took time.Duration) *readResult {
-	res := &readResult{err: err, at: start, took: took}
+	res := &readResult{err: err}
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -265,7 +263,9 @@ func (a *Account) record(w *window, senderLabel bool, err error, start time.Time
 		if senderLabel == a.opts.SenderLabel {
 			a.last = w
 		}
-		a.lastSuccess = start
+		// The data is as of the end of the read: a fresh read is 0 s old,
+		// however long it took.
+		a.lastSuccess = start.Add(took)
 		if a.failing != "" {
 			a.logger.Info("B2see API answers again")
 			a.failing = ""

@@ -490,3 +490,27 @@ func TestReconfigureWhileScraping(t *testing.T) {
 		}
 	}
 }
+
+// slowSource takes its time: the clock moves on while it answers.
+type slowSource struct {
+	clk  *clock
+	took time.Duration
+}
+
+func (s slowSource) Cakes(_ context.Context, fn func(*b2see.Batch) error) error {
+	s.clk.set(s.clk.now().Add(s.took))
+	b := testBatches()[0]
+	return fn(&b)
+}
+
+func TestDataAgeOfAFreshReadIsZero(t *testing.T) {
+	clk := &clock{t: t0}
+	acc := newTestAccount(slowSource{clk: clk, took: 5 * time.Second}, func(o *AccountOptions) { o.Now = clk.now })
+	m := gather(t, collectorFor(acc))
+	if m["b2see_data_age_seconds"] != 0 {
+		t.Errorf("data age %v after a fresh read of 5 s, want 0", m["b2see_data_age_seconds"])
+	}
+	if want := float64(t0.Add(5*time.Second).Unix()); m["b2see_last_success_timestamp_seconds"] != want {
+		t.Errorf("last success %v, want the end of the read, %v", m["b2see_last_success_timestamp_seconds"], want)
+	}
+}
