@@ -3,6 +3,7 @@ package b2see
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -169,17 +170,33 @@ const Redacted = "<redacted>"
 func redact(s string, secrets ...string) string {
 	for _, sec := range secrets {
 		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, Redacted)
+			// Case-insensitively: .NET may echo a GUID in either case.
+			s = regexp.MustCompile("(?i)"+regexp.QuoteMeta(sec)).ReplaceAllLiteralString(s, Redacted)
 		}
 	}
 	return s
 }
+
+var (
+	// guidPattern finds GUIDs, an API key's shape, in upstream messages.
+	guidPattern = regexp.MustCompile(`(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	// phonePattern finds runs of digits with the separators phone numbers
+	// are written with; runs of 10 digits or more are redacted.
+	phonePattern = regexp.MustCompile(`\+?\(?\d[\d ().-]{6,}\d`)
+)
 
 // sanitizeMessage makes an upstream message safe and short enough to log:
 // secrets redacted, valid UTF-8, one line, at most 200 characters.
 func sanitizeMessage(msg string, secrets ...string) string {
 	msg = strings.ToValidUTF8(msg, "\uFFFD")
 	msg = redact(msg, secrets...)
+	msg = guidPattern.ReplaceAllLiteralString(msg, Redacted)
+	msg = phonePattern.ReplaceAllStringFunc(msg, func(run string) string {
+		if countDigits(run) >= 10 {
+			return Redacted
+		}
+		return run
+	})
 	fields := strings.Fields(msg)
 	for i, f := range fields {
 		if looksPersonal(f) {
@@ -201,11 +218,15 @@ func looksPersonal(word string) bool {
 	if strings.Contains(word, "@") {
 		return true
 	}
-	digits := 0
-	for i := 0; i < len(word); i++ {
-		if word[i] >= '0' && word[i] <= '9' {
-			digits++
+	return countDigits(word) >= 10
+}
+
+func countDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			n++
 		}
 	}
-	return digits >= 10
+	return n
 }
