@@ -244,6 +244,13 @@ func httpSecrets(c promconfig.HTTPClientConfig) []string {
 // configLoader returns how the configuration is (re)loaded: from
 // --config.file when given, else the one account of the --b2see.* flags.
 func configLoader(f *flags) (func() (*config.Config, error), error) {
+	// Zero would silently mean the defaults below.
+	if f.daysOfHistory < 1 {
+		return nil, fmt.Errorf("--b2see.days-of-history must be 1 or more, not %d", f.daysOfHistory)
+	}
+	if f.maxBodySize < 1 {
+		return nil, fmt.Errorf("--b2see.max-body-size must be 1 byte or more, not %s", f.maxBodySize)
+	}
 	opts := config.Options{
 		Defaults: config.Defaults{
 			URL:           f.url,
@@ -256,8 +263,11 @@ func configLoader(f *flags) (func() (*config.Config, error), error) {
 		AllowInlineAPIKeys: f.allowInlineKeys,
 	}
 	if f.configFile != "" {
-		if f.customerID != "" || f.apiKeyFile != "" {
-			return nil, errors.New("--config.file describes the accounts: leave out --b2see.customer-id (B2SEE_CUSTOMER_ID) and --b2see.api-key-file")
+		if f.demo {
+			return nil, errors.New("--demo serves its own account: leave out --config.file")
+		}
+		if f.customerID != "" || f.apiKeyFile != "" || f.accountName != "" || f.batchStatus || f.batchesURL != "" {
+			return nil, errors.New("--config.file describes the accounts: leave out --b2see.customer-id (B2SEE_CUSTOMER_ID), --b2see.api-key-file, --b2see.account-name, --b2see.batch-status and --b2see.batches-url")
 		}
 		return func() (*config.Config, error) { return config.Load(f.configFile, opts) }, nil
 	}

@@ -358,6 +358,10 @@ func TestBadConfigurationFailsAtStart(t *testing.T) {
 		{"zero timeout", []string{"B2SEE_API_KEY=" + key}, []string{"--b2see.customer-id=1", "--b2see.timeout=0s"}, "--b2see.timeout must be positive"},
 		{"config file and customer flag", nil, []string{"--b2see.customer-id=1", "--config.file=x.yml"}, "leave out --b2see.customer-id"},
 		{"bad config file", nil, []string{"--config.file=/nonexistent/b2see.yml"}, "reading the config file"},
+		{"zero days", []string{"B2SEE_API_KEY=" + key}, []string{"--b2see.customer-id=1", "--b2see.days-of-history=0"}, "--b2see.days-of-history must be 1 or more"},
+		{"zero body size", []string{"B2SEE_API_KEY=" + key}, []string{"--b2see.customer-id=1", "--b2see.max-body-size=0"}, "--b2see.max-body-size must be 1 byte or more"},
+		{"config file and a flag of the single account", nil, []string{"--config.file=x.yml", "--b2see.batch-status"}, "leave out"},
+		{"demo and config file", nil, []string{"--config.file=x.yml", "--demo"}, "--demo serves its own account"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
