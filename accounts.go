@@ -175,6 +175,7 @@ func accountOptions(a *config.Account, logger *slog.Logger) (collector.AccountOp
 		MaxBodyBytes:  int64(a.MaxBodySize),
 		HTTPClient:    httpClient,
 		UserAgent:     exporterName + "/" + version.Version,
+		Secrets:       httpSecrets(a.HTTPClientConfig),
 	})
 	if err != nil {
 		return collector.AccountOptions{}, fmt.Errorf("account %q: %w", a.Name, err)
@@ -219,24 +220,32 @@ func statusOptions(a *config.Account) (*collector.StatusOptions, error) {
 	return &collector.StatusOptions{Client: client, Statuses: statuses, Concurrency: b.Concurrency}, nil
 }
 
-// httpSecrets lists the inline secrets of an HTTP client configuration, to
-// be redacted from any upstream message that would echo them.
+// httpSecrets lists the secrets of an HTTP client configuration, inline or
+// in files (read now, at each load, as the client reads them), to be
+// redacted from any upstream message that would echo them.
 func httpSecrets(c promconfig.HTTPClientConfig) []string {
 	var out []string
-	add := func(s promconfig.Secret) {
+	add := func(s promconfig.Secret, file string) {
 		if s != "" {
 			out = append(out, string(s))
 		}
+		if file != "" {
+			if b, err := os.ReadFile(file); err == nil {
+				if v := strings.TrimSpace(string(b)); v != "" {
+					out = append(out, v)
+				}
+			}
+		}
 	}
-	add(c.BearerToken)
+	add(c.BearerToken, c.BearerTokenFile)
 	if c.Authorization != nil {
-		add(c.Authorization.Credentials)
+		add(c.Authorization.Credentials, c.Authorization.CredentialsFile)
 	}
 	if c.BasicAuth != nil {
-		add(c.BasicAuth.Password)
+		add(c.BasicAuth.Password, c.BasicAuth.PasswordFile)
 	}
 	if c.OAuth2 != nil {
-		add(c.OAuth2.ClientSecret)
+		add(c.OAuth2.ClientSecret, c.OAuth2.ClientSecretFile)
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/promslog"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
@@ -268,5 +270,26 @@ func TestConcurrentProbesShareOneUpstreamCall(t *testing.T) {
 	wg.Wait()
 	if got := north.Requests(b2seetest.Cakes); got != 1 {
 		t.Errorf("50 concurrent probes made %d upstream calls, want 1", got)
+	}
+}
+
+func TestHTTPSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		writeFile(t, p, content+"\n")
+		return p
+	}
+	c := promconfig.HTTPClientConfig{
+		BearerToken:   "inline-bearer-token",
+		Authorization: &promconfig.Authorization{CredentialsFile: file("credentials", "file-credentials")},
+		BasicAuth:     &promconfig.BasicAuth{Username: "u", PasswordFile: file("password", "file-password")},
+		OAuth2:        &promconfig.OAuth2{ClientID: "id", ClientSecretFile: file("secret", "file-client-secret")},
+	}
+	got := httpSecrets(c)
+	for _, want := range []string{"inline-bearer-token", "file-credentials", "file-password", "file-client-secret"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("httpSecrets misses %q: %q", want, got)
+		}
 	}
 }

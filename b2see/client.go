@@ -50,6 +50,9 @@ type Config struct {
 	MaxBodyBytes  int64        // DefaultMaxBodyBytes when zero
 	HTTPClient    *http.Client // http.DefaultClient when nil
 	UserAgent     string
+	// Secrets of the HTTP client (a proxy password, a bearer token), taken
+	// out of upstream messages like the API key.
+	Secrets []string
 }
 
 // Client reads the Batch Data API of one account. It is safe for concurrent
@@ -243,7 +246,7 @@ func (c *Client) errorMessage(body io.Reader) string {
 }
 
 func (c *Client) secrets() []string {
-	return []string{c.cfg.APIKey, url.QueryEscape(c.cfg.APIKey)}
+	return append([]string{c.cfg.APIKey, url.QueryEscape(c.cfg.APIKey)}, c.cfg.Secrets...)
 }
 
 // bodyError classifies an error met while reading the body.
