@@ -277,13 +277,25 @@ func (a *Account) record(w *window, senderLabel bool, err error, start time.Time
 		a.retryAt = start.Add(rl.RetryAfter)
 	}
 	// Log a failure once when it starts or changes, not on every scrape.
-	if msg := err.Error(); msg != a.failing {
-		a.logger.Warn("reading the B2see API failed", "reason", reason(err), "err", msg)
-		a.failing = msg
+	if key := failureKey(err); key != a.failing {
+		a.logger.Warn("reading the B2see API failed", "reason", reason(err), "err", err.Error())
+		a.failing = key
 	} else {
-		a.logger.Debug("reading the B2see API still fails", "reason", reason(err), "err", msg)
+		a.logger.Debug("reading the B2see API still fails", "reason", reason(err), "err", err.Error())
 	}
 	return res
+}
+
+// failureKey tells one failure from another for logging: the reason, and
+// the message where it is stable. Network errors name a fresh local port
+// each time, body errors a byte offset, rate limits a time to wait.
+func failureKey(err error) string {
+	switch r := reason(err); r {
+	case b2see.ReasonNetwork, b2see.ReasonTimeout, b2see.ReasonBadBody, b2see.ReasonRateLimited, b2see.ReasonTooLarge:
+		return r
+	default:
+		return r + ": " + err.Error()
+	}
 }
 
 // countRequest records one upstream request. a.mu must be held.

@@ -420,12 +420,20 @@ func TestFailureLoggedOnce(t *testing.T) {
 	if got != 1 {
 		t.Errorf("%d warnings for 3 identical failures, want 1:\n%s", got, logs.String())
 	}
-	src.set(nil, errors.New("something else"))
+	src.set(nil, errors.New("read tcp 127.0.0.1:40001->127.0.0.1:80: connection reset by peer"))
+	gather(t, c)
+	mu.Lock()
+	if got := strings.Count(logs.String(), "level=WARN"); got != 2 {
+		t.Errorf("a new failure was not logged:\n%s", logs.String())
+	}
+	mu.Unlock()
+	// The same failure through another local port is the same failure.
+	src.set(nil, errors.New("read tcp 127.0.0.1:40002->127.0.0.1:80: connection reset by peer"))
 	gather(t, c)
 	mu.Lock()
 	defer mu.Unlock()
 	if got := strings.Count(logs.String(), "level=WARN"); got != 2 {
-		t.Errorf("a new failure was not logged:\n%s", logs.String())
+		t.Errorf("the same network failure logged again at warning level:\n%s", logs.String())
 	}
 }
 
