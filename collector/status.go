@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"log/slog"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -274,6 +276,7 @@ type statusTracker struct {
 
 	saveMu  sync.Mutex
 	saveErr string
+	noSave  error // set when an unusable file must not be overwritten
 }
 
 func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.Time, count func(error, time.Duration)) *statusTracker {
@@ -295,21 +298,29 @@ func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.T
 	if opts.StateFile != "" {
 		t.path = opts.StateFile
 		data, err := os.ReadFile(t.path)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			logger.Warn("reading the batch status memory failed; starting afresh", "file", t.path, "err", err)
-		default:
+		if err == nil {
 			if t.mem, err = decodeStatusMemory(data); err == nil {
 				t.fresh = false
-			} else {
-				// Keep the file for an operator, as the counters do.
-				aside, rerr := state.MoveAside(t.path, now())
-				logger.Error("the batch status memory is damaged: moved aside, starting afresh", "file", t.path, "moved_to", aside, "err", err, "rename_err", rerr)
 			}
+		}
+		switch {
+		case err == nil:
 			for i := range t.mem.batches {
 				e := &t.mem.batches[i]
 				e.phase = phaseIndex(t.mapping(e.code).Phase)
+			}
+		case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+			// No memory yet; a save will say if the place is wrong.
+		default:
+			// Unreadable or damaged: keep the file for an operator, as the
+			// counters do, and never write over it if it cannot be moved.
+			t.mem = newStatusMemory()
+			aside, rerr := state.MoveAside(t.path, now())
+			if rerr != nil {
+				t.noSave = fmt.Errorf("the unusable batch status memory could not be moved aside, so it is not overwritten: %w", rerr)
+				logger.Error("the batch status memory is unusable and could not be moved aside; starting afresh, in memory only", "file", t.path, "err", err, "rename_err", rerr)
+			} else {
+				logger.Error("the batch status memory is unusable: moved aside, starting afresh", "file", t.path, "moved_to", aside, "err", err)
 			}
 		}
 	}
@@ -562,7 +573,7 @@ func (t *statusTracker) logRound(err error) {
 // saveIfDirty writes the memory to its file when it changed. A failure is
 // logged and retried on the next change; tracking goes on in memory.
 func (t *statusTracker) saveIfDirty() {
-	if t.path == "" {
+	if t.path == "" || t.noSave != nil {
 		return
 	}
 	t.saveMu.Lock()

@@ -849,3 +849,27 @@ func TestStatusWiderWindowIsNotNews(t *testing.T) {
 		t.Errorf("the gauge must still show it: %v", m["b2see_batch_status,phase=failed,status=failed"])
 	}
 }
+
+func TestStatusUnreadableMemoryIsMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "north.status")
+	// A directory where the file should be: unreadable as a file.
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l := newMemLookup()
+	l.set(1, 2, 60)
+	acc := newStatusAccount(&memSource{batches: statusBatches(1)}, l, &clock{t: t0}, func(o *StatusOptions) { o.StateFile = path })
+	if m := gather(t, collectorFor(acc)); m["b2see_up"] != 1 {
+		t.Fatal("not up")
+	}
+	aside, _ := filepath.Glob(path + ".corrupt-*")
+	if len(aside) != 1 {
+		t.Fatalf("the unreadable memory was not moved aside: %v", aside)
+	}
+	if data, err := os.ReadFile(path); err != nil {
+		t.Errorf("no new memory saved in its place: %v", err)
+	} else if _, err := decodeStatusMemory(data); err != nil {
+		t.Errorf("the new memory does not decode: %v", err)
+	}
+}
