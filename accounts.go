@@ -99,14 +99,15 @@ func (s *accountSet) apply() error {
 	// a reload that removes the account and one that brings it back: two
 	// would write the same state file.
 	for i, a := range cfg.Accounts {
+		// What the answers cover: another customer or window shows other
+		// batches, which must not count as news.
+		scope := fmt.Sprintf("customer %s, %d days", a.CustomerID, a.DaysOfHistory)
+		window := time.Duration(a.DaysOfHistory) * 24 * time.Hour
 		tr, ok := s.trackers[a.Name]
-		if !ok {
-			tr = state.Open(state.Options{
-				Dir:     s.storage,
-				Account: a.Name,
-				Window:  time.Duration(a.DaysOfHistory) * 24 * time.Hour,
-				Logger:  s.logger,
-			})
+		if ok {
+			tr.SetScope(scope, window)
+		} else {
+			tr = state.Open(state.Options{Dir: s.storage, Account: a.Name, Window: window, Scope: scope, Logger: s.logger})
 			s.trackers[a.Name] = tr
 		}
 		opts[i].Counters = tr

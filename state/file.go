@@ -24,14 +24,15 @@ import (
 //	trailer  CRC-32C of header and body, u32
 //
 // little-endian, with varints for the numbers. Meta holds the account's
-// name (checked on load), the save time, the corrections and flags; series
+// name (checked on load), the save time, the corrections, flags and the
+// scope of the answers; series
 // their totals; batches their high-water marks and last values, as deltas. The length in the header
 // catches every truncation, the CRC every corrupted byte. Product types,
 // senders and states are stored once, in the strings section, and referred
 // to by index; index 0 is "".
 const (
 	magic         = "B2SEECTR"
-	formatVersion = 1
+	formatVersion = 2
 	headerSize    = len(magic) + 2 + 2 + 8
 	trailerSize   = 4
 )
@@ -98,6 +99,7 @@ func (t *Tracker) encode(now time.Time) []byte {
 		flags |= flagStarted
 	}
 	meta = binary.AppendUvarint(meta, flags)
+	meta = appendString(meta, t.opts.Scope)
 
 	var ser []byte
 	ser = binary.AppendUvarint(ser, uint64(len(t.series)))
@@ -296,12 +298,16 @@ func (t *Tracker) decode(data []byte) (savedAt time.Time, err error) {
 		d.fail("flags")
 	}
 	t.fresh = flags&flagStarted == 0
+	scope := d.string("scope")
 	if err := d.done("meta"); err != nil {
 		return savedAt, err
 	}
 	if account != t.opts.Account {
 		return savedAt, corruptf("state of account %q, not %q", account, t.opts.Account)
 	}
+	// Saved for other answers (another customer, another window): carry on
+	// counting, but take the batches not seen yet as a starting point.
+	t.rescoped = scope != t.opts.Scope && !t.fresh
 
 	d = body.section(sectionStrings)
 	table := make([]string, d.count("strings", 1))

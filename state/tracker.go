@@ -91,6 +91,12 @@ type Options struct {
 	Account string
 	// Window is the upstream's history window (days of history).
 	Window time.Duration
+	// Scope says what the answers cover, such as the customer ID and the
+	// window. When it differs from the saved state's, or changes through
+	// SetScope, the next commit takes the batches it has not seen as a
+	// starting point, as the first commit does, so that a wider window or
+	// another customer does not count old batches as news.
+	Scope string
 	// Grace is DefaultGrace when zero.
 	Grace  time.Duration
 	Logger *slog.Logger
@@ -105,6 +111,7 @@ type Tracker struct {
 
 	mu          sync.Mutex
 	fresh       bool // no state yet: the next commit is the starting point
+	rescoped    bool // the scope changed: new batches of the next commit are a starting point
 	gen         uint32
 	batches     []batch
 	index       map[int64]int32 // batch ID to index in batches
@@ -153,6 +160,19 @@ type action struct {
 	state int32 // index in strs
 	count uint64
 	value float64
+}
+
+// SetScope gives the tracker a new scope and window, after a reload. A new
+// scope makes the next commit a starting point for the batches it has not
+// seen; counting goes on for the others.
+func (t *Tracker) SetScope(scope string, window time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if scope != t.opts.Scope && !t.fresh {
+		t.rescoped = true
+		t.logger.Info("what the account's answers cover changed: batches first seen on the next scrape are a starting point, not news", "account", t.opts.Account)
+	}
+	t.opts.Scope, t.opts.Window = scope, window
 }
 
 // Open returns the tracker of opts.Account, loaded from its file under
@@ -297,9 +317,9 @@ func (t *Tracker) apply(obs []Observation, now time.Time) {
 	t.gen++
 	gen, seen := t.gen, now.Unix()
 	var next int32 // where the next record's batch likely is
-	baseline := t.fresh
+	baseline := t.fresh || t.rescoped
 	if baseline {
-		t.fresh = false
+		t.fresh, t.rescoped = false, false
 		t.dirty = true // so that a restart does not take a new starting point
 	}
 	if len(obs) > 0 {

@@ -509,3 +509,44 @@ func TestHugePricesKeepTheFileLoadable(t *testing.T) {
 		}
 	}
 }
+
+func TestNewScopeIsAStartingPointForNewBatches(t *testing.T) {
+	for _, how := range []string{"reload", "restart"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{Dir: dir, Account: "acme", Window: 30 * 24 * time.Hour, Scope: "4242/30d"}
+			tr := Open(opts)
+			at := run(t, tr, t0, step{records: []Observation{obs(1, 2, "", 0)}}) // the starting point
+			at = run(t, tr, at, step{records: []Observation{obs(1, 3, "", 0), obs(2, 4, "", 0)}})
+			before := flat(tr)
+			if before["created svc/alice"] != 1 || before["watches svc/alice"] != 5 {
+				t.Fatalf("before the change: %v", before)
+			}
+			// The window widens: batch 3, old, shows up with counts of its
+			// own; batch 1 grows meanwhile.
+			switch how {
+			case "reload":
+				tr.SetScope("4242/90d", 90*24*time.Hour)
+			case "restart":
+				if err := tr.Save(at); err != nil {
+					t.Fatal(err)
+				}
+				opts.Scope = "4242/90d"
+				tr = Open(opts)
+			}
+			at = run(t, tr, at, step{records: []Observation{obs(1, 4, "", 0), obs(2, 4, "", 0), obs(3, 50, "accepted", 10)}})
+			after := flat(tr)
+			if after["created svc/alice"] != 1 {
+				t.Errorf("a batch the wider window showed counted as created: %v", after)
+			}
+			if after["watches svc/alice"] != 6 {
+				t.Errorf("watches = %v, want 6: batch 1's growth only, not batch 3's 50", after["watches svc/alice"])
+			}
+			// After that, batch 3 counts like any other, and new batches do.
+			run(t, tr, at, step{records: []Observation{obs(1, 4, "", 0), obs(2, 4, "", 0), obs(3, 51, "accepted", 10), obs(4, 1, "", 0)}})
+			if got := flat(tr); got["created svc/alice"] != 2 || got["watches svc/alice"] != 8 {
+				t.Errorf("after the starting point: %v", got)
+			}
+		})
+	}
+}
