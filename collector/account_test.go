@@ -518,7 +518,7 @@ func TestDataAgeOfAFreshReadIsZero(t *testing.T) {
 	if m["b2see_data_age_seconds"] != 0 {
 		t.Errorf("data age %v after a fresh read of 5 s, want 0", m["b2see_data_age_seconds"])
 	}
-	if want := float64(t0.Add(5*time.Second).Unix()); m["b2see_last_success_timestamp_seconds"] != want {
+	if want := float64(t0.Add(5 * time.Second).Unix()); m["b2see_last_success_timestamp_seconds"] != want {
 		t.Errorf("last success %v, want the end of the read, %v", m["b2see_last_success_timestamp_seconds"], want)
 	}
 }
