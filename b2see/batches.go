@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -52,6 +54,13 @@ type BatchesClient struct {
 	cfg  BatchesConfig
 	base string // without a trailing slash
 	host string
+
+	// The first request goes alone. prometheus/common's OAuth2 transport
+	// sets up its token source on first use without guarding concurrent
+	// first uses (a data race); once one request has gone through, the
+	// others can run side by side.
+	firstMu sync.Mutex
+	warm    atomic.Bool
 }
 
 // NewBatchesClient checks cfg and returns a client.
@@ -95,6 +104,17 @@ func (c *BatchesClient) Batch(ctx context.Context, id string) (BatchStatus, erro
 	req.Header.Set("Accept", "application/json, application/xml;q=0.9")
 	if c.cfg.UserAgent != "" {
 		req.Header.Set("User-Agent", c.cfg.UserAgent)
+	}
+	if !c.warm.Load() {
+		c.firstMu.Lock()
+		if c.warm.Load() {
+			c.firstMu.Unlock()
+		} else {
+			defer func() {
+				c.warm.Store(true)
+				c.firstMu.Unlock()
+			}()
+		}
 	}
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
