@@ -272,6 +272,7 @@ type statusTracker struct {
 	dirty    bool   // mem changed since the last save
 	failing  string // the lookup failure last logged at warning level
 	unmapped map[int32]bool
+	retryAt  time.Time  // no lookup before, after a 429 with Retry-After
 	refs     []batchRef // kept between reads, for takeRefs
 
 	saveMu  sync.Mutex
@@ -450,6 +451,19 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 		return todo[i].id < todo[j].id
 	})
 
+	t.mu.Lock()
+	wait := t.now().Before(t.retryAt)
+	if wait {
+		t.owed = len(todo)
+	}
+	t.mu.Unlock()
+	if wait {
+		// The batches API asked us to wait (429 Retry-After): every lookup
+		// is owed until then.
+		t.saveIfDirty()
+		return
+	}
+
 	var lctx context.Context
 	var cancel context.CancelFunc
 	if dl, ok := ctx.Deadline(); ok {
@@ -502,6 +516,13 @@ launch:
 				if errors.As(err, &rl) || errors.As(err, &un) {
 					// Asking again now would fail the same way.
 					cancel()
+				}
+				if rl != nil && rl.RetryAfter > 0 {
+					t.mu.Lock()
+					if until := t.now().Add(rl.RetryAfter); until.After(t.retryAt) {
+						t.retryAt = until
+					}
+					t.mu.Unlock()
 				}
 				return
 			}

@@ -873,3 +873,36 @@ func TestStatusUnreadableMemoryIsMovedAside(t *testing.T) {
 		t.Errorf("the new memory does not decode: %v", err)
 	}
 }
+
+func TestStatusRetryAfterHonoured(t *testing.T) {
+	l := newMemLookup()
+	for id := int64(1); id <= 5; id++ {
+		l.set(id, 2, 60)
+	}
+	l.errs[1] = &b2see.RateLimitError{RetryAfter: time.Minute}
+	clk := &clock{t: t0}
+	acc := newStatusAccount(&memSource{batches: statusBatches(1, 2, 3, 4, 5)}, l, clk, func(o *StatusOptions) { o.Concurrency = 1 })
+	c := collectorFor(acc)
+	gather(t, c) // batch 1 comes first (never asked, lowest ID) and gets the 429
+	if got := l.total.Load(); got != 1 {
+		t.Fatalf("%d lookups in the round of the 429, want 1", got)
+	}
+	l.mu.Lock()
+	delete(l.errs, 1)
+	l.mu.Unlock()
+	for _, at := range []time.Duration{time.Second, 59 * time.Second} {
+		clk.set(t0.Add(at))
+		m := gather(t, c)
+		if got := l.total.Load(); got != 1 {
+			t.Errorf("at +%v, within Retry-After: %d lookups, want still 1", at, got)
+		}
+		if m["b2see_batch_status_pending_lookups"] != 5 || m["b2see_up"] != 1 {
+			t.Errorf("at +%v: pending %v, up %v", at, m["b2see_batch_status_pending_lookups"], m["b2see_up"])
+		}
+	}
+	clk.set(t0.Add(61 * time.Second))
+	m := gather(t, c)
+	if got := l.total.Load(); got != 6 || m["b2see_batch_status_pending_lookups"] != 0 {
+		t.Errorf("after Retry-After: %d lookups (want 6), pending %v", got, m["b2see_batch_status_pending_lookups"])
+	}
+}
