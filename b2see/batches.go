@@ -51,9 +51,10 @@ type BatchStatus struct {
 
 // BatchesClient reads the batches API. It is safe for concurrent use.
 type BatchesClient struct {
-	cfg  BatchesConfig
-	base string // without a trailing slash
-	host string
+	cfg      BatchesConfig
+	base     string // without a trailing slash
+	host     string
+	redactor redactor
 
 	// The first request goes alone. prometheus/common's OAuth2 transport
 	// sets up its token source on first use without guarding concurrent
@@ -82,7 +83,7 @@ func NewBatchesClient(cfg BatchesConfig) (*BatchesClient, error) {
 		return nil, err
 	}
 	cfg.Secrets = append([]string(nil), cfg.Secrets...)
-	return &BatchesClient{cfg: cfg, base: strings.TrimSuffix(base.String(), "/"), host: base.Host}, nil
+	return &BatchesClient{cfg: cfg, base: strings.TrimSuffix(base.String(), "/"), host: base.Host, redactor: newRedactor(cfg.Secrets...)}, nil
 }
 
 // Endpoint is the URL of the batch id.
@@ -170,7 +171,7 @@ func (c *BatchesClient) Batch(ctx context.Context, id string) (BatchStatus, erro
 // failure turns a refusal, by HTTP status or by an envelope with Success
 // false, into the matching error type.
 func (c *BatchesClient) failure(id string, code int, retryAfter, msg string) error {
-	msg = sanitizeMessage(msg, c.cfg.Secrets...)
+	msg = sanitizeMessage(msg, c.redactor)
 	switch {
 	case code == http.StatusNotFound:
 		return &NotFoundError{ID: id, Description: msg}
@@ -209,7 +210,7 @@ func (c *BatchesClient) transportError(ctx context.Context, op string, err error
 		}
 		return &StatusError{StatusCode: code, Message: msg}
 	}
-	return classifyTransportError(ctx, op, c.host, err, c.cfg.Secrets)
+	return classifyTransportError(ctx, op, c.host, err, c.redactor)
 }
 
 // envelope is the batches API's PBPRReturnOfBatch, reduced to what the

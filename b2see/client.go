@@ -62,6 +62,7 @@ type Client struct {
 	endpoint string // full URL without the query string
 	host     string
 	query    string // encoded query string, with the key
+	redactor redactor
 }
 
 // NewClient checks cfg and returns a client. Its errors never contain the
@@ -107,7 +108,10 @@ func NewClient(cfg Config) (*Client, error) {
 	q.Set("customerId", cfg.CustomerID)
 	q.Set("apiKey", cfg.APIKey)
 	q.Set("daysOfHistory", strconv.Itoa(cfg.DaysOfHistory))
-	return &Client{cfg: cfg, endpoint: endpoint.String(), host: base.Host, query: q.Encode()}, nil
+	return &Client{
+		cfg: cfg, endpoint: endpoint.String(), host: base.Host, query: q.Encode(),
+		redactor: newRedactor(append([]string{cfg.APIKey, url.QueryEscape(cfg.APIKey)}, cfg.Secrets...)...),
+	}, nil
 }
 
 // parseBaseURL checks that raw is an absolute http or https URL with a host
@@ -145,7 +149,7 @@ func (c *Client) Endpoint() string { return c.endpoint }
 func (c *Client) Cakes(ctx context.Context, fn func(*Batch) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint+"?"+c.query, nil)
 	if err != nil {
-		return fmt.Errorf("building the request: %s", redact(err.Error(), c.cfg.APIKey, url.QueryEscape(c.cfg.APIKey)))
+		return fmt.Errorf("building the request: %s", c.redactor.redact(err.Error()))
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Accept-Encoding", "gzip")
@@ -229,7 +233,7 @@ func (c *Client) errorMessage(body io.Reader) string {
 	raw = bytes.TrimPrefix(bytes.TrimSpace(raw), []byte("\xef\xbb\xbf"))
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return sanitizeMessage(s, c.secrets()...)
+		return sanitizeMessage(s, c.redactor)
 	}
 	var obj map[string]any
 	if json.Unmarshal(raw, &obj) != nil {
@@ -238,15 +242,11 @@ func (c *Client) errorMessage(body io.Reader) string {
 	for _, key := range []string{"message", "exceptionmessage", "errordescription", "error_description", "error"} {
 		for k, v := range obj {
 			if s, ok := v.(string); ok && strings.EqualFold(k, key) && s != "" {
-				return sanitizeMessage(s, c.secrets()...)
+				return sanitizeMessage(s, c.redactor)
 			}
 		}
 	}
 	return ""
-}
-
-func (c *Client) secrets() []string {
-	return append([]string{c.cfg.APIKey, url.QueryEscape(c.cfg.APIKey)}, c.cfg.Secrets...)
 }
 
 // bodyError classifies an error met while reading the body.
@@ -278,14 +278,14 @@ func isCorruptGzip(err error) bool {
 // transportError classifies an error of the HTTP client; see
 // classifyTransportError.
 func (c *Client) transportError(ctx context.Context, op string, err error) error {
-	return classifyTransportError(ctx, op, c.host, err, c.secrets())
+	return classifyTransportError(ctx, op, c.host, err, c.redactor)
 }
 
 // classifyTransportError turns an error of an HTTP client into a
 // TimeoutError or a NetworkError. It drops the *url.Error wrapper, whose
 // text holds the whole URL and so, for the Batch Data API, the key, and
 // redacts secrets from what is left.
-func classifyTransportError(ctx context.Context, op, host string, err error, secrets []string) error {
+func classifyTransportError(ctx context.Context, op, host string, err error, r redactor) error {
 	var ne net.Error
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return &TimeoutError{Op: op}
@@ -294,7 +294,7 @@ func classifyTransportError(ctx context.Context, op, host string, err error, sec
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &NetworkError{Host: host, Err: redactedError{msg: redact(err.Error(), secrets...), err: err}}
+	return &NetworkError{Host: host, Err: redactedError{msg: r.redact(err.Error()), err: err}}
 }
 
 // redactedError shows a redacted text but still unwraps to the original,

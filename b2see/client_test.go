@@ -408,7 +408,7 @@ func TestSanitizeMessage(t *testing.T) {
 		{"line one\nline   two", "line one line two"},
 	}
 	for _, tt := range tests {
-		if got := sanitizeMessage(tt.in, testKey); got != tt.want {
+		if got := sanitizeMessage(tt.in, newRedactor(testKey)); got != tt.want {
 			t.Errorf("sanitizeMessage(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}

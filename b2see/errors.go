@@ -164,17 +164,34 @@ func (e *NotFoundError) Error() string {
 // Redacted is what a secret is replaced by in errors and logs.
 const Redacted = "<redacted>"
 
-// redact replaces every occurrence of each secret in s. Secrets shorter
-// than four characters are ignored: replacing them would garble the text
-// without protecting anything.
-func redact(s string, secrets ...string) string {
+// redactor takes a client's secrets out of text. It is built once per
+// client: errors can come by the thousand in a scrape (batches unknown
+// upstream), and secrets do not change.
+type redactor struct {
+	re *regexp.Regexp // nil when there is nothing to redact
+}
+
+// newRedactor redacts secrets in any letter case (.NET may echo a GUID in
+// either). Secrets shorter than four characters are ignored: replacing them
+// would garble the text without protecting anything.
+func newRedactor(secrets ...string) redactor {
+	var alts []string
 	for _, sec := range secrets {
 		if len(sec) >= 4 {
-			// Case-insensitively: .NET may echo a GUID in either case.
-			s = regexp.MustCompile("(?i)"+regexp.QuoteMeta(sec)).ReplaceAllLiteralString(s, Redacted)
+			alts = append(alts, regexp.QuoteMeta(sec))
 		}
 	}
-	return s
+	if len(alts) == 0 {
+		return redactor{}
+	}
+	return redactor{re: regexp.MustCompile("(?i)" + strings.Join(alts, "|"))}
+}
+
+func (r redactor) redact(s string) string {
+	if r.re == nil {
+		return s
+	}
+	return r.re.ReplaceAllLiteralString(s, Redacted)
 }
 
 var (
@@ -187,9 +204,9 @@ var (
 
 // sanitizeMessage makes an upstream message safe and short enough to log:
 // secrets redacted, valid UTF-8, one line, at most 200 characters.
-func sanitizeMessage(msg string, secrets ...string) string {
+func sanitizeMessage(msg string, r redactor) string {
 	msg = strings.ToValidUTF8(msg, "\uFFFD")
-	msg = redact(msg, secrets...)
+	msg = r.redact(msg)
 	msg = guidPattern.ReplaceAllLiteralString(msg, Redacted)
 	msg = phonePattern.ReplaceAllStringFunc(msg, func(run string) string {
 		if countDigits(run) >= 10 {
