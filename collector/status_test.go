@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -409,22 +410,10 @@ func TestStatusFairness(t *testing.T) {
 	// batches first, then the longest unasked.
 	want := [][]int64{{1, 2, 3, 4}, {5, 6, 7, 8}, {9, 10, 1, 2}, {3, 4, 5, 6}}
 	for i := range want {
-		if !equalIDs(got[i], want[i]) {
+		if !slices.Equal(got[i], want[i]) {
 			t.Errorf("scrape %d asked %v, want %v", i+1, got[i], want[i])
 		}
 	}
-}
-
-func equalIDs(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestStatusTimeouts(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -103,7 +104,7 @@ func TestCakesDaysOfHistory(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run("days="+tt.days, func(t *testing.T) {
-			if got := batchIDs(t, c, goodCakesURL(s, tt.days)); !equalIDs(got, tt.wantIDs) {
+			if got := batchIDs(t, c, goodCakesURL(s, tt.days)); !slices.Equal(got, tt.wantIDs) {
 				t.Errorf("IDs %v, want %v", got, tt.wantIDs)
 			}
 		})
@@ -119,18 +120,18 @@ func TestCakesFollowsChanges(t *testing.T) {
 	}
 	s := startServer(t, b2seetest.Config{Records: rs, Now: now})
 	c := client(t)
-	if got := batchIDs(t, c, goodCakesURL(s, "2")); !equalIDs(got, []int64{1, 2}) {
+	if got := batchIDs(t, c, goodCakesURL(s, "2")); !slices.Equal(got, []int64{1, 2}) {
 		t.Fatalf("IDs %v, want [1 2]", got)
 	}
 	offset.Store(int64(13 * time.Hour)) // record 2 is now older than 2 days
-	if got := batchIDs(t, c, goodCakesURL(s, "2")); !equalIDs(got, []int64{1}) {
+	if got := batchIDs(t, c, goodCakesURL(s, "2")); !slices.Equal(got, []int64{1}) {
 		t.Fatalf("after the clock moved: IDs %v, want [1]", got)
 	}
 	s.UpdateRecords(func(rs []b2seetest.Record) []b2seetest.Record {
 		rs[0].VideoPlayCount = 42
 		return append(rs, b2seetest.Record{BatchId: 3, DateCreated: now()})
 	})
-	if got := batchIDs(t, c, goodCakesURL(s, "2")); !equalIDs(got, []int64{1, 3}) {
+	if got := batchIDs(t, c, goodCakesURL(s, "2")); !slices.Equal(got, []int64{1, 3}) {
 		t.Fatalf("after UpdateRecords: IDs %v, want [1 3]", got)
 	}
 	_, body, _ := get(t, c, goodCakesURL(s, "2"))
@@ -157,18 +158,6 @@ func batchIDs(t *testing.T, c *http.Client, u string) []int64 {
 		ids = append(ids, r.BatchId)
 	}
 	return ids
-}
-
-func equalIDs(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // documentedKeys are the keys of the documentation's sample, in order.
