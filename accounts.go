@@ -91,7 +91,7 @@ func (s *accountSet) apply() error {
 			return err
 		}
 		if o.Status != nil && s.storage != "" {
-			o.Status.StateFile = strings.TrimSuffix(state.Path(s.storage, a.Name), ".state") + ".status"
+			o.Status.StateFile = state.AccountFile(s.storage, a.Name, ".status")
 		}
 		opts = append(opts, o)
 	}

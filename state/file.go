@@ -50,10 +50,14 @@ const flagStarted = 1
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// Path is the file of account's state under dir. The name keeps the
-// account readable where it is safe to, and a hash of it keeps names that
-// escape alike apart.
-func Path(dir, account string) string {
+// Path is the file of account's counter state under dir.
+func Path(dir, account string) string { return AccountFile(dir, account, ".state") }
+
+// AccountFile is a file of account's under dir, ending in ext, for this
+// package's state and other per-account files beside it. The name keeps
+// the account readable where it is safe to, and a hash of it keeps names
+// that escape alike apart.
+func AccountFile(dir, account, ext string) string {
 	var b strings.Builder
 	for _, r := range account {
 		if b.Len() >= 64 {
@@ -67,7 +71,7 @@ func Path(dir, account string) string {
 		}
 	}
 	sum := sha256.Sum256([]byte(account))
-	return filepath.Join(dir, b.String()+"-"+hex.EncodeToString(sum[:6])+".state")
+	return filepath.Join(dir, b.String()+"-"+hex.EncodeToString(sum[:6])+ext)
 }
 
 // encode returns the state as a file's content. t.mu must be held.
