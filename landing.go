@@ -51,12 +51,12 @@ type landingPage struct {
 }
 
 func (h *landingPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var statuses []collector.Status
+	var summaries []collector.Summary
 	for _, a := range h.accounts() {
-		statuses = append(statuses, a.Status())
+		summaries = append(summaries, a.Summary())
 	}
 	var buf bytes.Buffer
-	if err := accountsTemplate.Execute(&buf, statuses); err != nil {
+	if err := accountsTemplate.Execute(&buf, summaries); err != nil {
 		h.logger.Error("rendering the landing page", "err", err)
 		http.Error(w, "rendering the landing page failed", http.StatusInternalServerError)
 		return

@@ -114,8 +114,8 @@ func (a *Account) newStatusTracker(opts StatusOptions) *statusTracker {
 // Name is the account's label value.
 func (a *Account) Name() string { return a.name }
 
-// Status is what the landing page shows of an account.
-type Status struct {
+// Summary is what the landing page shows of an account.
+type Summary struct {
 	Name        string
 	Up          bool
 	LastAttempt time.Time // zero before the first read
@@ -124,11 +124,11 @@ type Status struct {
 	LastError   string // redacted; "" when the last read succeeded
 }
 
-// Status reports the account's last read.
-func (a *Account) Status() Status {
+// Summary reports the account's last read.
+func (a *Account) Summary() Summary {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := Status{Name: a.name, LastAttempt: a.lastAttempt, LastSuccess: a.lastSuccess}
+	s := Summary{Name: a.name, LastAttempt: a.lastAttempt, LastSuccess: a.lastSuccess}
 	if a.last != nil {
 		s.Batches = a.last.batchCount()
 	}

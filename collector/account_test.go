@@ -460,7 +460,7 @@ func TestReconfigureWhileScraping(t *testing.T) {
 				close(ch)
 				for range ch {
 				}
-				_ = acc.Status()
+				_ = acc.Summary()
 				_ = acc.Name()
 				scrapes.Add(1)
 			}

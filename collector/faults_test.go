@@ -187,7 +187,7 @@ func runFaultCase(t *testing.T, tc faultCase) {
 	if tc.reason != "" {
 		// The read may have ended after the scrape that gave up on it:
 		// what it left must be the same.
-		st := e.acc.Status()
+		st := e.acc.Summary()
 		if st.Up || st.LastError == "" || float64(st.Batches) != pre.sum("b2see_batches") {
 			t.Errorf("after the faulty read: up %v, error %q, %d batches kept, want down with an error and the %v batches of the last good read",
 				st.Up, st.LastError, st.Batches, pre.sum("b2see_batches"))
@@ -270,7 +270,7 @@ func (e *faultEnv) checkBatchesFault(t *testing.T, pre, during, twin series, pre
 func (e *faultEnv) checkRecovery(t *testing.T, tc faultCase, pre, after, twin series) {
 	t.Helper()
 	if after.value(`b2see_up{account="north"}`) != 1 {
-		t.Fatalf("not up after the fault cleared; last error: %s", e.acc.Status().LastError)
+		t.Fatalf("not up after the fault cleared; last error: %s", e.acc.Summary().LastError)
 	}
 	if tc.reason != "" {
 		got := after.value(fmt.Sprintf(`b2see_upstream_requests_total{account="north",endpoint="cakes",outcome=%q}`, tc.reason)) -
@@ -314,7 +314,7 @@ func (e *faultEnv) checkRecovery(t *testing.T, tc faultCase, pre, after, twin se
 func (e *faultEnv) checkNoLeak(t *testing.T) {
 	t.Helper()
 	secrets := append([]string{b2seetest.DemoAPIKey, "jane.doe@example.com", "7700 900123"}, b2seetest.PersonalData(e.fake.Records())...)
-	texts := map[string]string{"logs": e.logs.String(), "last error": e.acc.Status().LastError, "expositions": e.expositions.String()}
+	texts := map[string]string{"logs": e.logs.String(), "last error": e.acc.Summary().LastError, "expositions": e.expositions.String()}
 	for what, text := range texts {
 		for _, s := range secrets {
 			if strings.Contains(text, s) {
@@ -424,7 +424,7 @@ func (e *faultEnv) good(t *testing.T) series {
 	m, _ := e.scrape(t, e.acc, goodDeadline)
 	twin, _ := e.scrape(t, e.twin, goodDeadline)
 	if m.value(`b2see_up{account="north"}`) != 1 || twin.value(`b2see_up{account="north"}`) != 1 {
-		t.Fatalf("a good scrape is down: %s", e.acc.Status().LastError)
+		t.Fatalf("a good scrape is down: %s", e.acc.Summary().LastError)
 	}
 	sameSeries(t, "good scrape", recoveredMetric, twin, m)
 	return m

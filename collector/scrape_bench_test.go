@@ -114,7 +114,7 @@ func scrape(b *testing.B, acc *collector.Account, want int) {
 			b.Fatal(err)
 		}
 	}
-	if st := acc.Status(); !st.Up || st.Batches != int64(want) {
+	if st := acc.Summary(); !st.Up || st.Batches != int64(want) {
 		b.Fatalf("scrape failed: %+v", st)
 	}
 }
