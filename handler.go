@@ -39,7 +39,7 @@ func scrapeTimeout(r *http.Request, limit, offset time.Duration) time.Duration {
 // A fresh registry per request carries that deadline to the collector.
 type metricsHandler struct {
 	gatherer    prometheus.Gatherer
-	accounts    func(r *http.Request) []*collector.Account
+	accounts    func() []*collector.Account
 	timeout     time.Duration
 	offset      time.Duration
 	concurrency int
@@ -50,7 +50,7 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), scrapeTimeout(r, h.timeout, h.offset))
 	defer cancel()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector.New(ctx, h.accounts(r), h.concurrency))
+	reg.MustRegister(collector.New(ctx, h.accounts(), h.concurrency))
 	gatherers := prometheus.Gatherers{reg}
 	if h.gatherer != nil {
 		gatherers = append(gatherers, h.gatherer)
@@ -84,7 +84,7 @@ func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := h.metrics
-	m.accounts = func(*http.Request) []*collector.Account { return []*collector.Account{acc} }
+	m.accounts = func() []*collector.Account { return []*collector.Account{acc} }
 	m.concurrency = 1
 	m.ServeHTTP(w, r)
 }

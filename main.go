@@ -26,7 +26,6 @@ import (
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
-	"github.com/b2see-exporter/b2see_exporter/collector"
 	"github.com/b2see-exporter/b2see_exporter/config"
 )
 
@@ -192,7 +191,7 @@ func newHandler(f *flags, accounts *accountSet, reload func() error, gatherer pr
 	mux := http.NewServeMux()
 	mux.Handle(f.telemetryPath, &metricsHandler{
 		gatherer:    gatherer,
-		accounts:    func(*http.Request) []*collector.Account { return accounts.accounts() },
+		accounts:    accounts.accounts,
 		timeout:     f.timeout,
 		offset:      f.timeoutOffset,
 		concurrency: f.concurrency,
