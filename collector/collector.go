@@ -2,9 +2,9 @@ package collector
 
 import (
 	"context"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 )
 
 // DefaultConcurrency bounds how many accounts are read at once.
@@ -37,15 +37,13 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector. One failing account never hides
 // the others: each emits its own b2see_up.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	sem := make(chan struct{}, c.concurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(c.concurrency)
 	for _, a := range c.accounts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			a.collect(c.ctx, ch)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // collect reports failures as metrics, never as errors
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
 	"github.com/b2see-exporter/b2see_exporter/state"
@@ -475,30 +476,27 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 
 	var (
 		answered atomic.Int64
-		wg       sync.WaitGroup
 		errMu    sync.Mutex
 		firstErr error
 	)
-	sem := make(chan struct{}, concurrency)
-launch:
+	var g errgroup.Group
+	g.SetLimit(concurrency)
 	for _, d := range todo {
-		select {
-		case sem <- struct{}{}:
-		case <-lctx.Done():
-			break launch
-		}
 		if lctx.Err() != nil {
 			break
 		}
-		t.mu.Lock()
-		t.seq++
-		if e := t.mem.get(d.id); e != nil {
-			e.asked = t.seq
-		}
-		t.mu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
+			// The slot may have come only after the deadline: then the
+			// lookup is owed, not made.
+			if lctx.Err() != nil {
+				return nil
+			}
+			t.mu.Lock()
+			t.seq++
+			if e := t.mem.get(d.id); e != nil {
+				e.asked = t.seq
+			}
+			t.mu.Unlock()
 			start := t.now()
 			st, err := client.Batch(lctx, strconv.FormatInt(d.id, 10))
 			t.count(err, t.now().Sub(start))
@@ -524,13 +522,14 @@ launch:
 					}
 					t.mu.Unlock()
 				}
-				return
+				return nil
 			}
 			t.apply(d.id, st)
 			answered.Add(1)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // failures are counted and owed, never returned
 
 	t.mu.Lock()
 	t.owed = len(todo) - int(answered.Load())
