@@ -36,10 +36,10 @@ import (
 //	go test ./collector -run '^$' -bench 'Scrape$' -benchmem -count 5
 func BenchmarkScrape(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
-		now := time.Now()
+		records := b2seetest.Generate(n, 1, time.Now(), 29)
 		srv := b2seetest.NewServer(b2seetest.Config{
-			Records: b2seetest.Generate(n, 1, now, 29),
-			Batches: b2seetest.BatchesConfig{DefaultStatus: onePercentRunning},
+			Records: records,
+			Batches: b2seetest.BatchesConfig{DefaultStatus: onePercentRunning(records)},
 		})
 		client, err := b2see.NewClient(b2see.Config{
 			URL: srv.URL, CustomerID: b2seetest.DefaultCustomerID, APIKey: b2seetest.DemoAPIKey, DaysOfHistory: 30,
@@ -119,13 +119,19 @@ func scrape(b *testing.B, acc *collector.Account, want int) {
 	}
 }
 
-// onePercentRunning is the status of the fake's batches: about 1% still
-// processing, the rest completed.
-func onePercentRunning(id int64) b2seetest.Status {
-	if id%100 == 0 {
-		return b2seetest.Status{Code: 1, TimeoutMinutes: 100000}
+// onePercentRunning gives every hundredth record's batch the status
+// processing, the rest completed: exactly 1% not final.
+func onePercentRunning(records []b2seetest.Record) func(int64) b2seetest.Status {
+	running := map[int64]bool{}
+	for i := 0; i < len(records); i += 100 {
+		running[records[i].BatchId] = true
 	}
-	return b2seetest.Status{Code: 2, TimeoutMinutes: 100000}
+	return func(id int64) b2seetest.Status {
+		if running[id] {
+			return b2seetest.Status{Code: 1, TimeoutMinutes: 100000}
+		}
+		return b2seetest.Status{Code: 2, TimeoutMinutes: 100000}
+	}
 }
 
 func exampleStatuses() map[int]collector.StatusMapping {
