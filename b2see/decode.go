@@ -63,6 +63,11 @@ type Decoder struct {
 	stack   []byte
 	scratch []byte
 	intern  map[string]string
+
+	// numScanned counts the bytes number scanning looked at, so that a
+	// test can check the work stays linear in the body however it is
+	// split across reads.
+	numScanned int64
 }
 
 // Decoder states.
@@ -450,83 +455,162 @@ func hex4(b []byte) rune {
 	return rune(unhex(b[0])<<12 | unhex(b[1])<<8 | unhex(b[2])<<4 | unhex(b[3]))
 }
 
-// numberEnd returns the length of the JSON number at the start of b and
-// whether it is an integer (no fraction or exponent). ok is false if b does
-// not start with a valid number; n == len(b) means the number may go on past b.
-func numberEnd(b []byte) (n int, isInt, ok bool) {
-	i := 0
-	if i < len(b) && b[i] == '-' {
+// numPhase says where a scan of a number stopped: what may come next.
+type numPhase uint8
+
+const (
+	numStart   numPhase = iota // '-' or the first digit
+	numSign                    // after '-': the first digit
+	numInt                     // in the integer part, after a first digit other than 0
+	numZero                    // after a leading 0: '.', an exponent or the end
+	numDot                     // after '.': a digit
+	numFrac                    // in the fraction
+	numE                       // after 'e': a sign or a digit
+	numExpSign                 // after the exponent's sign: a digit
+	numExp                     // in the exponent
+)
+
+// complete reports whether a number may end in phase p.
+func (p numPhase) complete() bool {
+	return p == numInt || p == numZero || p == numFrac || p == numExp
+}
+
+// isInt reports whether a number that ended in phase p has neither a
+// fraction nor an exponent.
+func (p numPhase) isInt() bool { return p == numInt || p == numZero }
+
+// numScan goes on with the JSON number in b from b[i], in the phase p an
+// earlier call stopped in, so that a number split across reads is looked at
+// once. It returns where it stopped and in which phase: at len(b) when the
+// number may go on, at the first byte after the number, or, with ok false,
+// at a byte that cannot be where it is.
+//
+// It reads as one straight pass over the grammar, with a label per phase
+// to resume at: counts and prices are short, and a loop dispatching on the
+// phase at every byte made bodies full of numbers a tenth slower.
+func numScan(b []byte, i int, p numPhase) (n int, _ numPhase, ok bool) {
+	switch p {
+	case numSign:
+		goto sign
+	case numInt:
+		goto intPart
+	case numZero:
+		goto zero
+	case numDot:
+		goto dot
+	case numFrac:
+		goto frac
+	case numE:
+		goto e
+	case numExpSign:
+		goto expSign
+	case numExp:
+		goto exp
+	}
+	if i == len(b) {
+		return i, numStart, true
+	}
+	if b[i] == '-' {
+		i++
+	}
+sign:
+	if i == len(b) {
+		return i, numSign, true
+	}
+	if b[i] == '0' {
+		i++
+		goto zero
+	}
+	if b[i] < '1' || b[i] > '9' {
+		return i, numSign, false
+	}
+	i++
+intPart:
+	for i < len(b) && isDigit(b[i]) {
 		i++
 	}
 	if i == len(b) {
-		return i, true, true
+		return i, numInt, true
 	}
-	switch c := b[i]; {
-	case c == '0':
-		i++
-	case '1' <= c && c <= '9':
-		i++
-		for i < len(b) && isDigit(b[i]) {
-			i++
-		}
-	default:
-		return i, false, false
+	goto afterInt
+zero:
+	if i == len(b) {
+		return i, numZero, true
 	}
-	isInt = true
-	if i < len(b) && b[i] == '.' {
-		isInt = false
+afterInt:
+	switch b[i] {
+	case '.':
 		i++
-		if i == len(b) {
-			return i, false, true
-		}
-		if !isDigit(b[i]) {
-			return i, false, false
-		}
-		for i < len(b) && isDigit(b[i]) {
-			i++
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		isInt = false
+		goto dot
+	case 'e', 'E':
 		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i == len(b) {
-			return i, false, true
-		}
-		if !isDigit(b[i]) {
-			return i, false, false
-		}
-		for i < len(b) && isDigit(b[i]) {
-			i++
-		}
+		goto e
 	}
-	return i, isInt, true
+	return i, numInt, true
+dot:
+	if i == len(b) {
+		return i, numDot, true
+	}
+	if !isDigit(b[i]) {
+		return i, numDot, false
+	}
+	i++
+frac:
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	if i == len(b) || b[i] != 'e' && b[i] != 'E' {
+		return i, numFrac, true
+	}
+	i++
+e:
+	if i == len(b) {
+		return i, numE, true
+	}
+	if b[i] == '+' || b[i] == '-' {
+		i++
+	}
+expSign:
+	if i == len(b) {
+		return i, numExpSign, true
+	}
+	if !isDigit(b[i]) {
+		return i, numExpSign, false
+	}
+	i++
+exp:
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	return i, numExp, true
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // validNumber reports whether all of b is one JSON number.
 func validNumber(b []byte) (isInt, ok bool) {
-	n, isInt, ok := numberEnd(b)
-	if !ok || n != len(b) || len(b) == 0 || b[len(b)-1] == '-' || b[len(b)-1] == '.' ||
-		b[len(b)-1] == 'e' || b[len(b)-1] == 'E' || b[len(b)-1] == '+' {
+	n, p, ok := numScan(b, 0, numStart)
+	if !ok || n != len(b) || !p.complete() {
 		return false, false
 	}
-	return isInt, true
+	return p.isInt(), true
 }
 
 // scanNumber validates the number at pos and returns its length; it
-// consumes nothing.
+// consumes nothing. After a refill it goes on where it stopped, as
+// scanString does.
 func (d *Decoder) scanNumber() (n int, isInt bool, err error) {
+	i, p := 0, numStart
 	for {
-		n, isInt, ok := numberEnd(d.buf[d.pos:d.end])
+		start := i
+		var ok bool
+		i, p, ok = numScan(d.buf[d.pos:d.end], i, p)
+		d.numScanned += int64(i - start)
 		if !ok {
-			return 0, false, d.errAt(d.InputOffset()+int64(n), "invalid number")
+			return 0, false, d.errAt(d.InputOffset()+int64(i), "invalid number")
 		}
-		if d.pos+n < d.end {
-			return n, isInt, nil
+		if d.pos+i < d.end {
+			return i, p.isInt(), nil
 		}
 		// A number is never the last byte of a valid body here: top-level
 		// numbers are refused before they are scanned.

@@ -7,8 +7,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -157,4 +159,29 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkDecodeLongToken reads one 256 KiB number or string a byte at a
+// time, the worst split a reader can make: both must cost time linear in
+// their length.
+func BenchmarkDecodeLongToken(b *testing.B) {
+	const size = 256 << 10
+	for _, tt := range []struct{ name, value string }{
+		{"number", "1" + strings.Repeat("0", size-1)},
+		{"string", `"` + strings.Repeat("x", size-2) + `"`},
+	} {
+		body := `[{"X": ` + tt.value + `}]`
+		b.Run(tt.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			var rd strings.Reader
+			var rec Batch
+			for b.Loop() {
+				rd.Reset(body)
+				d := NewDecoder(iotest.OneByteReader(&rd))
+				if err := d.Next(&rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
