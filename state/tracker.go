@@ -38,6 +38,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 	"time"
@@ -353,7 +354,7 @@ func (t *Tracker) apply(obs []Observation, now time.Time) {
 			} else {
 				s.created++
 				for j, v := range c {
-					s.counts[j] += uint64(v)
+					s.counts[j] = addCount(s.counts[j], uint64(v))
 				}
 				if b.state != 0 {
 					a := s.action(b.state)
@@ -389,7 +390,7 @@ func (t *Tracker) apply(obs []Observation, now time.Time) {
 				t.corrections++
 			}
 			if v > b.hw[j] {
-				s.counts[j] += uint64(v - b.hw[j])
+				s.counts[j] = addCount(s.counts[j], uint64(v-b.hw[j]))
 				b.hw[j] = v
 			}
 		}
@@ -408,6 +409,18 @@ func (t *Tracker) apply(obs []Observation, now time.Time) {
 		t.prune(now)
 		t.lastPrune = now
 	}
+}
+
+// addCount adds a batch's growth to a total. Counts near the top of int64
+// sum past the largest uint64, and a sum that wrapped round would make the
+// counter fall, so the total stops there instead. The state file keeps
+// totals as unsigned varints: the largest uint64 saves and loads as it is.
+func addCount(total, n uint64) uint64 {
+	sum, carry := bits.Add64(total, n, 0)
+	if carry != 0 {
+		return math.MaxUint64
+	}
+	return sum
 }
 
 // addPrice adds what a customer action brings to its state's value: a
