@@ -961,6 +961,11 @@ func (d *Decoder) value(b *Batch, f int, c byte) error {
 		}
 		return nil
 	case fBatchID, fLandingPageWatchCount, fVideoPlayCount, fImageLinkClicks, fFacebookClicks, fGoogleClicks:
+		// A count beyond int64 refuses the body as a bad body, as every
+		// number out of range does (a price of 1e999): no real count comes
+		// near it, so the upstream is broken, and a clamped figure would be
+		// made up. A negative count is kept as sent; it is no worse than
+		// any wrong count, and what sums counts takes it as 0.
 		v, err := parseInt(raw, isInt)
 		if err != nil {
 			return d.errAt(off, "field "+fieldNames[f]+": "+err.Error())

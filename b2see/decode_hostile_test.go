@@ -2,6 +2,7 @@ package b2see
 
 import (
 	"io"
+	"math"
 	"strings"
 	"testing"
 )
@@ -44,5 +45,26 @@ func TestDecodeNumberScanLinear(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDecodeCountsAtTheEdges decodes counts at the limits of int64 as
+// sent, negative ones included: the consumers, not the decoder, decide
+// what a negative count is worth.
+func TestDecodeCountsAtTheEdges(t *testing.T) {
+	body := `[{"VideoPlayCount": 9223372036854775807, "GoogleClicks": -9223372036854775808,
+		"FacebookClicks": -2, "ImageLinkClicks": 9.2e18, "LandingPageWatchCount": "-9.2e18"}]`
+	for _, rd := range readers {
+		t.Run(rd.name, func(t *testing.T) {
+			got, err := decodeAll(t, rd.wrap([]byte(body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Batch{VideoPlayCount: math.MaxInt64, GoogleClicks: math.MinInt64, FacebookClicks: -2,
+				ImageLinkClicks: 9200000000000000000, LandingPageWatchCount: -9200000000000000000}
+			if len(got) != 1 || got[0] != want {
+				t.Errorf("decoded %+v, want %+v", got, want)
+			}
+		})
 	}
 }

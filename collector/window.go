@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"math"
 	"sort"
 	"strconv"
 
@@ -101,12 +102,12 @@ func (w *window) add(b *b2see.Batch) bool {
 	}
 	if b.LandingPageWatchCount > 0 {
 		s.watched++
-		s.watches += b.LandingPageWatchCount
+		s.watches = addCount(s.watches, b.LandingPageWatchCount)
 	}
-	s.plays += nonNegative(b.VideoPlayCount)
-	s.clicks[0] += nonNegative(b.ImageLinkClicks)
-	s.clicks[1] += nonNegative(b.FacebookClicks)
-	s.clicks[2] += nonNegative(b.GoogleClicks)
+	s.plays = addCount(s.plays, b.VideoPlayCount)
+	s.clicks[0] = addCount(s.clicks[0], b.ImageLinkClicks)
+	s.clicks[1] = addCount(s.clicks[1], b.FacebookClicks)
+	s.clicks[2] = addCount(s.clicks[2], b.GoogleClicks)
 	if b.CustomerActionState != "" {
 		if s.actions == nil {
 			s.actions = map[string]*countValue{}
@@ -117,7 +118,7 @@ func (w *window) add(b *b2see.Batch) bool {
 			s.actions[b.CustomerActionState] = cv
 		}
 		cv.count++
-		cv.value += b.CustomerActionPrice
+		cv.value = addValue(cv.value, b.CustomerActionPrice)
 	}
 	if b.CustomerActionPaymentOutcome != "" {
 		if s.outcomes == nil {
@@ -156,7 +157,29 @@ func (w *window) observeFirstWatch(productType string, secs float64) {
 	}
 }
 
-func nonNegative(n int64) int64 { return max(n, 0) }
+// addCount adds a batch's count to a window sum. A negative count adds
+// nothing, and the sum stops at the largest int64: counts near the top of
+// int64 would otherwise wrap round and make the gauge negative.
+func addCount(total, n int64) int64 {
+	if n <= 0 {
+		return total
+	}
+	if n > math.MaxInt64-total {
+		return math.MaxInt64
+	}
+	return total + n
+}
+
+// addValue adds a price to a window sum, which stops at the largest float
+// either way rather than become infinite, as the counters' sums do. The
+// decoder refuses prices that are not finite; should one come anyway, it
+// adds nothing.
+func addValue(total, p float64) float64 {
+	if math.IsInf(p, 0) || math.IsNaN(p) {
+		return total
+	}
+	return min(max(total+p, -math.MaxFloat64), math.MaxFloat64)
+}
 
 // ratingLabel formats a rating without a trailing ".0", so that 5 and 5.0
 // share the series rating="5".
