@@ -75,6 +75,9 @@ func TestHugeCountsSaturate(t *testing.T) {
 	if v := two["b2see_customer_action_value"+p+",state=accepted"]; v != math.MaxFloat64 {
 		t.Errorf("two prices of 1.7e308: b2see_customer_action_value = %v, want %v", v, math.MaxFloat64)
 	}
+	if v := two["b2see_customer_action_value_total"+p+",state=accepted"]; v != math.MaxFloat64 {
+		t.Errorf("two prices of 1.7e308: b2see_customer_action_value_total = %v, want %v", v, math.MaxFloat64)
+	}
 	if v := two["b2see_video_plays_total"+p]; v != maxUint {
 		t.Errorf("two huge batches: b2see_video_plays_total = %v, want %v", v, maxUint)
 	}

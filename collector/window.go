@@ -181,9 +181,26 @@ func addValue(total, p float64) float64 {
 	return min(max(total+p, -math.MaxFloat64), math.MaxFloat64)
 }
 
-// ratingLabel formats a rating without a trailing ".0", so that 5 and 5.0
-// share the series rating="5".
+// Ratings beyond maxRating either way share the label outOfRangeRating.
+// The upstream documents no scale; 1000 leaves room for any plausible one
+// while keeping labels short.
+const (
+	maxRating        = 1000
+	outOfRangeRating = "out_of_range"
+)
+
+// ratingLabel gives a rating its label: rounded to two decimal places and
+// written without trailing zeros, so that 5, 5.0 and 5.0000001 share
+// rating="5", and -0 is "0". A rating beyond ±maxRating, whose digits would
+// make a label hundreds of characters long, is outOfRangeRating.
 func ratingLabel(r float64) string {
+	if !(math.Abs(r) <= maxRating) { // NaN too
+		return outOfRangeRating
+	}
+	r = math.Round(r*100) / 100
+	if r == 0 {
+		r = 0 // -0, and tiny negatives rounded to it
+	}
 	return strconv.FormatFloat(r, 'f', -1, 64)
 }
 
