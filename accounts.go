@@ -167,6 +167,10 @@ func accountOptions(a *config.Account, logger *slog.Logger) (collector.AccountOp
 	if err != nil {
 		return collector.AccountOptions{}, fmt.Errorf("account %q: http_client_config: %w", a.Name, err)
 	}
+	secrets, err := httpSecrets(a.HTTPClientConfig)
+	if err != nil {
+		return collector.AccountOptions{}, fmt.Errorf("account %q: %w", a.Name, err)
+	}
 	client, err := b2see.NewClient(b2see.Config{
 		URL:           a.URL,
 		CakesPath:     a.CakesPath,
@@ -176,7 +180,7 @@ func accountOptions(a *config.Account, logger *slog.Logger) (collector.AccountOp
 		MaxBodyBytes:  int64(a.MaxBodySize),
 		HTTPClient:    httpClient,
 		UserAgent:     exporterName + "/" + version.Version,
-		Secrets:       httpSecrets(a.HTTPClientConfig),
+		Secrets:       secrets,
 	})
 	if err != nil {
 		return collector.AccountOptions{}, fmt.Errorf("account %q: %w", a.Name, err)
@@ -205,11 +209,15 @@ func statusOptions(a *config.Account) (*collector.StatusOptions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http_client_config: %w", err)
 	}
+	secrets, err := httpSecrets(b.HTTPClientConfig)
+	if err != nil {
+		return nil, err
+	}
 	client, err := b2see.NewBatchesClient(b2see.BatchesConfig{
 		URL:        b.URL,
 		HTTPClient: httpClient,
 		UserAgent:  exporterName + "/" + version.Version,
-		Secrets:    httpSecrets(b.HTTPClientConfig),
+		Secrets:    secrets,
 	})
 	if err != nil {
 		return nil, err
@@ -221,21 +229,33 @@ func statusOptions(a *config.Account) (*collector.StatusOptions, error) {
 	return &collector.StatusOptions{Client: client, Statuses: statuses, Concurrency: b.Concurrency}, nil
 }
 
+// maxSecretFileSize caps what is read of a secret file of an HTTP client
+// configuration: passwords and client secrets are short, bearer tokens a
+// few KiB at most, and a path pointing at a large file or a device must
+// not make a load read it whole.
+const maxSecretFileSize = 64 << 10
+
 // httpSecrets lists the secrets of an HTTP client configuration, inline or
 // in files (read now, at each load, as the client reads them), to be
-// redacted from any upstream message that would echo them.
-func httpSecrets(c promconfig.HTTPClientConfig) []string {
+// redacted from any upstream message that would echo them. A file larger
+// than any secret is an error; one that cannot be read is left for the
+// client to report when it uses it.
+func httpSecrets(c promconfig.HTTPClientConfig) ([]string, error) {
 	var out []string
+	var err error
 	add := func(s promconfig.Secret, file string) {
 		if s != "" {
 			out = append(out, string(s))
 		}
-		if file != "" {
-			if b, err := os.ReadFile(file); err == nil {
-				if v := strings.TrimSpace(string(b)); v != "" {
-					out = append(out, v)
-				}
-			}
+		if file == "" || err != nil {
+			return
+		}
+		b, rerr := state.ReadFile(file, maxSecretFileSize)
+		if errors.Is(rerr, state.ErrTooLarge) {
+			err = fmt.Errorf("http_client_config: the secret file %q is larger than %d bytes", file, maxSecretFileSize)
+		}
+		if v := strings.TrimSpace(string(b)); rerr == nil && v != "" {
+			out = append(out, v)
 		}
 	}
 	add(c.BearerToken, c.BearerTokenFile)
@@ -248,7 +268,7 @@ func httpSecrets(c promconfig.HTTPClientConfig) []string {
 	if c.OAuth2 != nil {
 		add(c.OAuth2.ClientSecret, c.OAuth2.ClientSecretFile)
 	}
-	return out
+	return out, err
 }
 
 // configLoader returns how the configuration is (re)loaded: from

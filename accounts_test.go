@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/config"
 )
 
 // testExporter is the exporter's handler in-process, over a config file.
@@ -286,10 +288,47 @@ func TestHTTPSecretsFromFiles(t *testing.T) {
 		BasicAuth:     &promconfig.BasicAuth{Username: "u", PasswordFile: file("password", "file-password")},
 		OAuth2:        &promconfig.OAuth2{ClientID: "id", ClientSecretFile: file("secret", "file-client-secret")},
 	}
-	got := httpSecrets(c)
+	got, err := httpSecrets(c)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{"inline-bearer-token", "file-credentials", "file-password", "file-client-secret"} {
 		if !slices.Contains(got, want) {
 			t.Errorf("httpSecrets misses %q: %q", want, got)
 		}
+	}
+}
+
+// TestOversizedSecretFileIsNotRead: a secret file of an HTTP client
+// configuration far larger than any secret fails the load with one line,
+// without being read whole.
+func TestOversizedSecretFileIsNotRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secret")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 30); err != nil { // sparse: no room taken
+		t.Fatal(err)
+	}
+	f.Close()
+	a := config.NewAccount(config.Defaults{})
+	a.Name, a.CustomerID, a.InlineAPIKey = "north", "4242", promconfig.Secret(b2seetest.DemoAPIKey)
+	a.HTTPClientConfig.BasicAuth = &promconfig.BasicAuth{Username: "u", PasswordFile: path}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	_, err = accountOptions(a, slog.New(slog.DiscardHandler))
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	want := `account "north": http_client_config: the secret file "` + path + `" is larger than 65536 bytes`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("refusing the file allocated %d bytes, want under 16 MiB", alloc)
+	}
+	if took > 2*time.Second {
+		t.Errorf("refusing the file took %v", took)
 	}
 }

@@ -319,7 +319,7 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 	res, win, lastSuccess := a.scrape(ctx)
 	name := a.name
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+		ch <- constMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	up := 0.0
 	if res.err == nil {
@@ -341,7 +341,7 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 	a.mu.Lock()
 	counters, status := a.opts.Counters, a.status
 	for _, r := range scrapeErrorReasons {
-		own = append(own, prometheus.MustNewConstMetric(scrapeErrorsDesc, prometheus.CounterValue, float64(a.scrapeErrs[r]), name, r))
+		own = append(own, constMetric(scrapeErrorsDesc, prometheus.CounterValue, float64(a.scrapeErrs[r]), name, r))
 	}
 	keys := make([]requestKey, 0, len(a.requests))
 	for k := range a.requests {
@@ -349,7 +349,7 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].endpoint+keys[i].outcome < keys[j].endpoint+keys[j].outcome })
 	for _, k := range keys {
-		own = append(own, prometheus.MustNewConstMetric(upstreamRequestsDesc, prometheus.CounterValue, float64(a.requests[k]), name, k.endpoint, k.outcome))
+		own = append(own, constMetric(upstreamRequestsDesc, prometheus.CounterValue, float64(a.requests[k]), name, k.endpoint, k.outcome))
 	}
 	for endpoint, h := range a.durations {
 		own = append(own, h.metric(upstreamDurationDesc, name, endpoint))
@@ -401,7 +401,7 @@ func (h *durationHist) metric(d *prometheus.Desc, labels ...string) prometheus.M
 		cum += h.counts[i]
 		buckets[ub] = cum
 	}
-	return prometheus.MustNewConstHistogram(d, h.count, h.sum, buckets, labels...)
+	return constHistogram(d, h.count, h.sum, buckets, labels...)
 }
 
 // statusTracker returns the account's status tracker, nil when off.

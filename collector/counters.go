@@ -70,7 +70,7 @@ var linkCounts = [len(linkNames)]int{state.ImageClicks, state.FacebookClicks, st
 // collectCounters emits the counters of tr for account.
 func collectCounters(ch chan<- prometheus.Metric, tr *state.Tracker, account string) {
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+		ch <- constMetric(d, prometheus.CounterValue, v, labels...)
 	}
 	for _, s := range tr.Totals() {
 		counter(batchesCreatedDesc, float64(s.Created), account, s.ProductType, s.Sender)
@@ -90,12 +90,12 @@ func collectCounters(ch chan<- prometheus.Metric, tr *state.Tracker, account str
 		return
 	}
 	if !st.LastSave.IsZero() {
-		ch <- prometheus.MustNewConstMetric(stateLastSaveDesc, prometheus.GaugeValue, float64(st.LastSave.UnixNano())/1e9, account)
+		ch <- constMetric(stateLastSaveDesc, prometheus.GaugeValue, float64(st.LastSave.UnixNano())/1e9, account)
 	}
 	ok := 0.0
 	if st.LastSaveOK {
 		ok = 1
 	}
-	ch <- prometheus.MustNewConstMetric(stateLastSaveSuccessfulDesc, prometheus.GaugeValue, ok, account)
+	ch <- constMetric(stateLastSaveSuccessfulDesc, prometheus.GaugeValue, ok, account)
 	counter(stateSaveFailuresDesc, float64(st.SaveFailures), account)
 }

@@ -13,6 +13,29 @@ const (
 
 var seriesLabels = []string{labelAccount, labelProductType, labelSender}
 
+// constMetric is prometheus.MustNewConstMetric without the panic: its
+// labels come from the upstream or from disk, where validation should keep
+// out anything unfit for the exposition (text not UTF-8), but a scrape must
+// never crash on what slipped through. An unfit metric is an invalid one:
+// the registry leaves it out and reports why, and the handler, with
+// promhttp.ContinueOnError, logs that and serves every other metric.
+func constMetric(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) prometheus.Metric {
+	m, err := prometheus.NewConstMetric(d, t, v, labels...)
+	if err != nil {
+		return prometheus.NewInvalidMetric(d, err)
+	}
+	return m
+}
+
+// constHistogram is constMetric's histogram.
+func constHistogram(d *prometheus.Desc, count uint64, sum float64, buckets map[float64]uint64, labels ...string) prometheus.Metric {
+	m, err := prometheus.NewConstHistogram(d, count, sum, buckets, labels...)
+	if err != nil {
+		return prometheus.NewInvalidMetric(d, err)
+	}
+	return m
+}
+
 func newDesc(name, help string, labels []string, extra ...string) *prometheus.Desc {
 	all := append(append([]string(nil), labels...), extra...)
 	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, all, nil)

@@ -164,19 +164,25 @@ func (m *statusMemory) remove(i int) {
 }
 
 // statusMagic starts the file; its last byte is the format's version.
-var statusMagic = []byte("B2SEEBS\x02")
+var statusMagic = []byte(statusMagicString)
+
+const statusMagicString = "B2SEEBS\x02"
 
 // encode renders the memory: the magic, the two counters, when the memory
 // started, the number of batches, then per batch its ID, code, timeout,
 // when it was last listed and its flags, all varints, and a CRC-32 of what
-// precedes. Batches with nothing worth keeping are left
-// out.
-func (m *statusMemory) encode() []byte {
+// precedes. Batches with nothing worth keeping are left out. A memory of
+// more batches than a state file may hold is not saved, as it would not
+// load again.
+func (m *statusMemory) encode() ([]byte, error) {
 	keep := make([]batchEntry, 0, len(m.batches))
 	for _, e := range m.batches {
 		if e.flags != 0 {
 			keep = append(keep, e)
 		}
+	}
+	if len(keep) > state.MaxBatches {
+		return nil, fmt.Errorf("the memory holds more than %d batches, more than a state file may: not saved", state.MaxBatches)
 	}
 	sort.Slice(keep, func(i, j int) bool { return keep[i].id < keep[j].id })
 	buf := make([]byte, 0, len(statusMagic)+30+len(keep)*12)
@@ -192,12 +198,22 @@ func (m *statusMemory) encode() []byte {
 		buf = binary.AppendVarint(buf, e.seen)
 		buf = append(buf, e.flags)
 	}
-	return binary.BigEndian.AppendUint32(buf, crc32.ChecksumIEEE(buf))
+	return binary.BigEndian.AppendUint32(buf, crc32.ChecksumIEEE(buf)), nil
 }
 
+// maxStatusFileSize is the size of a memory of state.MaxBatches batches at
+// their largest: what is read of a file at most.
+const maxStatusFileSize = len(statusMagicString) + 4*binary.MaxVarintLen64 +
+	state.MaxBatches*(2*binary.MaxVarintLen64+2*binary.MaxVarintLen32+1) + 4
+
+// allFlags are the flags a saved batch may have.
+const allFlags = flagKnown | flagFailedCounted | flagTimedOutCounted | flagBaseline
+
 // decodeStatusMemory reads what encode wrote. A damaged file is an error,
-// never a partial memory. The phases are left for the tracker to set from
-// its mapping, which may have changed since.
+// never a partial memory, and so is one encode would not write: a code or
+// timeout past an int32, a time out of range, unknown flags, a batch
+// twice. The phases are left for the tracker to set from its mapping, which
+// may have changed since.
 func decodeStatusMemory(data []byte) (statusMemory, error) {
 	m := newStatusMemory()
 	if len(data) < len(statusMagic)+4 || !bytes.Equal(data[:len(statusMagic)], statusMagic) {
@@ -208,37 +224,61 @@ func decodeStatusMemory(data []byte) (statusMemory, error) {
 		return m, errors.New("checksum mismatch")
 	}
 	r := bytes.NewReader(body[len(statusMagic):])
-	bad := errors.New("truncated or malformed")
 	var err error
+	bad := func(what string) {
+		if err == nil {
+			err = errors.New(what)
+		}
+	}
 	uvarint := func() uint64 {
 		v, e := binary.ReadUvarint(r)
 		if e != nil {
-			err = bad
+			bad("truncated or malformed")
 		}
 		return v
 	}
 	varint := func() int64 {
 		v, e := binary.ReadVarint(r)
 		if e != nil {
-			err = bad
+			bad("truncated or malformed")
 		}
 		return v
 	}
-	m.failures, m.timeouts, m.since = uvarint(), uvarint(), varint()
-	n := uvarint()
-	if err != nil || n > uint64(r.Len()) {
-		return newStatusMemory(), bad
-	}
-	for range n {
-		id, code, timeout, seen := varint(), varint(), varint(), varint()
-		flags, e := r.ReadByte()
-		if err != nil || e != nil || m.get(id) != nil {
-			return newStatusMemory(), bad
+	int32v := func(what string) int32 {
+		v := varint()
+		if v != int64(int32(v)) {
+			bad(what + " out of range")
 		}
-		m.put(batchEntry{id: id, code: clamp32(code), timeout: clamp32(timeout), seen: seen, flags: flags})
+		return int32(v)
 	}
-	if r.Len() != 0 {
-		return newStatusMemory(), bad
+	m.failures, m.timeouts, m.since = uvarint(), uvarint(), varint()
+	if !state.TimeInRange(m.since) {
+		bad("start time out of range")
+	}
+	n := uvarint()
+	if n > uint64(r.Len()) || n > state.MaxBatches {
+		bad("too many batches")
+	}
+	for i := uint64(0); i < n && err == nil; i++ {
+		id, code, timeout, seen := varint(), int32v("code"), int32v("timeout"), varint()
+		flags, e := r.ReadByte()
+		switch {
+		case e != nil:
+			bad("truncated or malformed")
+		case flags == 0 || flags&^allFlags != 0:
+			bad("unknown flags")
+		case !state.TimeInRange(seen):
+			bad("time last seen out of range")
+		case m.get(id) != nil:
+			bad("duplicate batch")
+		}
+		m.put(batchEntry{id: id, code: code, timeout: timeout, seen: seen, flags: flags})
+	}
+	if err == nil && r.Len() != 0 {
+		bad("truncated or malformed")
+	}
+	if err != nil {
+		return newStatusMemory(), err
 	}
 	return m, nil
 }
@@ -299,34 +339,41 @@ func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.T
 	t.statuses = normalizeStatuses(opts.Statuses)
 	if opts.StateFile != "" {
 		t.path = opts.StateFile
-		data, err := os.ReadFile(t.path)
-		if err == nil {
-			if t.mem, err = decodeStatusMemory(data); err == nil {
-				t.fresh = false
-			}
-		}
-		switch {
-		case err == nil:
-			for i := range t.mem.batches {
-				e := &t.mem.batches[i]
-				e.phase = phaseIndex(t.mapping(e.code).Phase)
-			}
-		case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
-			// No memory yet; a save will say if the place is wrong.
-		default:
-			// Unreadable or damaged: keep the file for an operator, as the
-			// counters do, and never write over it if it cannot be moved.
-			t.mem = newStatusMemory()
-			aside, rerr := state.MoveAside(t.path, now())
-			if rerr != nil {
-				t.noSave = fmt.Errorf("the unusable batch status memory could not be moved aside, so it is not overwritten: %w", rerr)
-				logger.Error("the batch status memory is unusable and could not be moved aside; starting afresh, in memory only", "file", t.path, "err", err, "rename_err", rerr)
-			} else {
-				logger.Error("the batch status memory is unusable: moved aside, starting afresh", "file", t.path, "moved_to", aside, "err", err)
-			}
-		}
+		t.load()
 	}
 	return t
+}
+
+// load reads the memory saved in t.path. An unusable file is moved aside
+// and the memory starts afresh.
+func (t *statusTracker) load() {
+	state.RemoveTemporaryFiles(t.path)
+	data, err := state.ReadFile(t.path, int64(maxStatusFileSize))
+	if err == nil {
+		if t.mem, err = decodeStatusMemory(data); err == nil {
+			t.fresh = false
+		}
+	}
+	switch {
+	case err == nil:
+		for i := range t.mem.batches {
+			e := &t.mem.batches[i]
+			e.phase = phaseIndex(t.mapping(e.code).Phase)
+		}
+	case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		// No memory yet; a save will say if the place is wrong.
+	default:
+		// Unreadable, damaged or too large: keep the file for an operator,
+		// as the counters do, and never write over it if it cannot be moved.
+		t.mem = newStatusMemory()
+		aside, rerr := state.MoveAside(t.path, t.now())
+		if rerr != nil {
+			t.noSave = fmt.Errorf("the unusable batch status memory could not be moved aside, so it is not overwritten: %w", rerr)
+			t.logger.Error("the batch status memory is unusable and could not be moved aside; starting afresh, in memory only", "file", t.path, "err", err, "rename_err", rerr)
+		} else {
+			t.logger.Error("the batch status memory is unusable: moved aside, starting afresh", "file", t.path, "moved_to", aside, "err", err)
+		}
+	}
 }
 
 // mapping is the name and phase of a code.
@@ -603,10 +650,13 @@ func (t *statusTracker) saveIfDirty() {
 		t.mu.Unlock()
 		return
 	}
-	data := t.mem.encode()
+	data, err := t.mem.encode()
 	t.dirty = false
 	t.mu.Unlock()
-	if err := state.WriteAtomic(t.path, data); err != nil {
+	if err == nil {
+		err = state.WriteAtomic(t.path, data)
+	}
+	if err != nil {
 		t.mu.Lock()
 		t.dirty = true
 		t.mu.Unlock()
@@ -634,7 +684,7 @@ type codeCount struct {
 // batches that passed their timeout since the last scrape.
 func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now time.Time) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+		ch <- constMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	t.mu.Lock()
 	var counts map[statusLabels]int
@@ -686,8 +736,8 @@ func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now
 		gauge(batchesTimedOutDesc, float64(timedOutNow), account)
 	}
 	gauge(batchStatusPendingLookupsDesc, float64(owed), account)
-	ch <- prometheus.MustNewConstMetric(batchFailuresDesc, prometheus.CounterValue, float64(failures), account)
-	ch <- prometheus.MustNewConstMetric(batchTimeoutsDesc, prometheus.CounterValue, float64(timeouts), account)
+	ch <- constMetric(batchFailuresDesc, prometheus.CounterValue, float64(failures), account)
+	ch <- constMetric(batchTimeoutsDesc, prometheus.CounterValue, float64(timeouts), account)
 	if dirty {
 		t.saveIfDirty()
 	}

@@ -527,7 +527,10 @@ func TestStatusMemoryEncoding(t *testing.T) {
 		m.put(e)
 	}
 	m.put(batchEntry{id: 9, code: 2, created: 5, asked: 3}) // nothing known: not kept
-	data := m.encode()
+	data, err := m.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := decodeStatusMemory(data)
 	if err != nil {
 		t.Fatal(err)

@@ -207,7 +207,7 @@ func ratingLabel(r float64) string {
 // collect emits the window's gauges and histograms for account.
 func (w *window) collect(ch chan<- prometheus.Metric, account string) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+		ch <- constMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	for k, s := range w.series {
 		sender := k.sender // "" when the sender label is off: Prometheus drops empty labels
@@ -237,7 +237,7 @@ func (w *window) collect(ch chan<- prometheus.Metric, account string) {
 			cum += h.counts[i]
 			buckets[ub] = cum
 		}
-		ch <- prometheus.MustNewConstHistogram(timeToFirstWatchDesc, h.count, h.sum, buckets, account, productType)
+		ch <- constHistogram(timeToFirstWatchDesc, h.count, h.sum, buckets, account, productType)
 	}
 }
 

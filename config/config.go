@@ -8,6 +8,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -427,10 +428,17 @@ func readKeyFile(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading the API key file (api_key_file): %w", err)
 	}
+	if len(b) > maxKeyFileSize {
+		return "", fmt.Errorf("the API key file %q is larger than %d bytes", path, maxKeyFileSize)
+	}
+	// Windows editors start a UTF-8 file with a byte order mark; the key
+	// is the same without it. UTF-16 is another encoding: say so.
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	if bytes.HasPrefix(b, []byte("\xff\xfe")) || bytes.HasPrefix(b, []byte("\xfe\xff")) {
+		return "", fmt.Errorf("the API key file %q is UTF-16 (it starts with a byte order mark): save it as UTF-8 or ASCII", path)
+	}
 	key := strings.TrimSpace(string(b))
 	switch {
-	case len(b) > maxKeyFileSize:
-		return "", fmt.Errorf("the API key file %q is larger than %d bytes", path, maxKeyFileSize)
 	case key == "":
 		return "", fmt.Errorf("the API key file %q is empty", path)
 	case !b2see.ValidAPIKey(key):

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -350,6 +351,9 @@ func TestAPIKeyFileChanges(t *testing.T) {
 		{content: badKey, wantErr: `account "north": the API key in the file "` + path + `" is not a GUID`},
 		{content: "\n \n", wantErr: `account "north": the API key file "` + path + `" is empty`},
 		{content: strings.Repeat(northKey, 200), wantErr: `account "north": the API key file "` + path + `" is larger than 4096 bytes`},
+		// Windows editors write a byte order mark first.
+		{content: "\ufeff" + northKey + "\r\n", want: northKey},
+		{content: "\xff\xfe" + strings.Join(strings.Split(southKey, ""), "\x00"), wantErr: `account "north": the API key file "` + path + `" is UTF-16 (it starts with a byte order mark)`},
 		{content: northKey, want: northKey},
 	}
 	for i, s := range steps {
@@ -545,4 +549,35 @@ func inlineKeys(data []byte) []string {
 		}
 	}
 	return out
+}
+
+// TestOversizedKeyFileIsNotRead: a key file far larger than a key is
+// refused with one line, without being read whole.
+func TestOversizedKeyFileIsNotRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "north.key")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 30); err != nil { // sparse: no room taken
+		t.Fatal(err)
+	}
+	f.Close()
+	a := NewAccount(Defaults{})
+	a.Name, a.CustomerID, a.APIKeyFile = "north", "4242", path
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	_, err = a.APIKey()
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	if want := `account "north": the API key file "` + path + `" is larger than 4096 bytes`; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("refusing the file allocated %d bytes, want under 16 MiB", alloc)
+	}
+	if took > 2*time.Second {
+		t.Errorf("refusing the file took %v", took)
+	}
 }

@@ -1,12 +1,14 @@
 package state
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // The state file is
@@ -43,6 +46,67 @@ const (
 	sectionSeries
 	sectionBatches
 )
+
+// Limits of one account's state. They are far beyond what the largest
+// accounts need (about 100,000 batches in a 30-day window, a few thousand
+// series), and bound what loading a file reads and allocates. A state past
+// them is not saved: the save fails, is logged and counted as any failed
+// save, and the previous file stays, so that every file saved loads again.
+const (
+	// MaxBatches is the most batches the state of an account remembers: ten
+	// times the largest accounts known.
+	MaxBatches = 1_000_000
+	// MaxSeries is the most series (product type and sender) it counts.
+	MaxSeries = 1_000_000
+	// MaxStrings is the most distinct product types, senders and customer
+	// action states it holds.
+	MaxStrings = 3_000_000
+	// MaxStringLen is the longest product type, sender or action state, in
+	// bytes: the longest string the upstream's decoder yields.
+	MaxStringLen = 1 << 20
+	// MaxFileSize is the largest state file read. A batch takes at most
+	// 140 bytes of the file (15 typically), so a million take 140 MB; the
+	// rest leaves room for the series and their strings.
+	MaxFileSize = 256 << 20
+)
+
+// MinTime and MaxTime bound the times a state file may hold, in Unix
+// seconds: the years 0 to 10000, beyond the range of the upstream's dates
+// (years 1 to 9999) by more than any time zone.
+const (
+	MinTime = -62167219200 // 0000-01-01T00:00:00Z
+	MaxTime = 253433923199 // 10000-12-31T23:59:59Z
+)
+
+// TimeInRange reports whether sec, in Unix seconds, is a time a state file
+// may hold.
+func TimeInRange(sec int64) bool { return sec >= MinTime && sec <= MaxTime }
+
+// fit makes a record fit what a state file may hold, so that whatever is
+// saved loads again: its strings valid UTF-8 of at most MaxStringLen bytes,
+// its creation time in range or none. The upstream's decoder yields no
+// other, so this changes nothing but what another caller might pass.
+func (o *Observation) fit() {
+	o.ProductType, o.Sender, o.ActionState = fitString(o.ProductType), fitString(o.Sender), fitString(o.ActionState)
+	if !o.Created.IsZero() && !TimeInRange(o.Created.Unix()) {
+		o.Created = time.Time{}
+	}
+}
+
+func fitString(s string) string {
+	if len(s) <= MaxStringLen && utf8.ValidString(s) {
+		return s
+	}
+	s = strings.ToValidUTF8(s, string(utf8.RuneError))
+	if len(s) > MaxStringLen {
+		cut := MaxStringLen
+		for !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
+}
 
 // flagStarted in the meta section: the starting point was taken. A file
 // saved before it was is no starting point.
@@ -74,8 +138,25 @@ func AccountFile(dir, account, ext string) string {
 	return filepath.Join(dir, b.String()+"-"+hex.EncodeToString(sum[:6])+ext)
 }
 
-// encode returns the state as a file's content. t.mu must be held.
-func (t *Tracker) encode(now time.Time) []byte {
+// encode returns the state as a file's content, or why it cannot be saved:
+// past the limits, it would not load again. t.mu must be held.
+func (t *Tracker) encode(now time.Time) ([]byte, error) {
+	if len(t.batches) > MaxBatches || len(t.series) > MaxSeries {
+		return nil, fmt.Errorf("the state holds more than %d batches or %d series, more than a state file may: not saved", MaxBatches, MaxSeries)
+	}
+	out, nStrings := t.marshal(now)
+	switch {
+	case nStrings > MaxStrings:
+		return nil, fmt.Errorf("the state holds more than %d distinct product types, senders and states, more than a state file may: not saved", MaxStrings)
+	case len(out) > MaxFileSize:
+		return nil, fmt.Errorf("the state file would be more than %d bytes, more than one may be: not saved", MaxFileSize)
+	}
+	return out, nil
+}
+
+// marshal renders the state in the file's format, whatever its size, and
+// returns the number of strings in its table. t.mu must be held.
+func (t *Tracker) marshal(now time.Time) ([]byte, int) {
 	savedAt := now.Unix()
 	// The strings section: a table of all strings the other sections use.
 	strIdx := map[string]uint64{"": 0}
@@ -150,14 +231,20 @@ func (t *Tracker) encode(now time.Time) []byte {
 		prevID, prevCreated = b.id, b.created
 	}
 
+	return frame(meta, strs, ser, bat), len(table)
+}
+
+// frame makes a file of the sections meta, strings, series and batches:
+// the header, each section with its tag and length, the checksum.
+func frame(sections ...[]byte) []byte {
 	body := 0
-	for _, sec := range [][]byte{meta, strs, ser, bat} {
+	for _, sec := range sections {
 		body += 1 + binary.MaxVarintLen64 + len(sec)
 	}
 	out := make([]byte, headerSize, headerSize+body+trailerSize)
 	copy(out, magic)
 	binary.LittleEndian.PutUint16(out[8:], formatVersion)
-	for i, sec := range [][]byte{meta, strs, ser, bat} {
+	for i, sec := range sections {
 		out = append(out, byte(sectionMeta+i))
 		out = binary.AppendUvarint(out, uint64(len(sec)))
 		out = append(out, sec...)
@@ -273,55 +360,68 @@ func (d *decoder) done(what string) error {
 	return d.err
 }
 
-// decode reads a state file's content into t, which must be new.
-func (t *Tracker) decode(data []byte) (savedAt time.Time, err error) {
+// label reads a string of the strings section: one that becomes a label
+// value, so valid UTF-8 and at most MaxStringLen bytes.
+func (d *decoder) label() string {
+	n := d.uvarint("string")
+	if n > MaxStringLen {
+		d.fail("string: too long")
+		return ""
+	}
+	b := d.bytes(n, "string")
+	if !utf8.Valid(b) {
+		d.fail("string: not UTF-8")
+		return ""
+	}
+	return string(b)
+}
+
+// time checks a time read, in Unix seconds.
+func (d *decoder) time(what string, v int64) int64 {
+	if !TimeInRange(v) {
+		d.fail(what + ": out of range")
+	}
+	return v
+}
+
+// checkFrame checks a state file's header, length and checksum and returns
+// its body.
+func checkFrame(data []byte) ([]byte, error) {
 	if len(data) < headerSize+trailerSize {
-		return savedAt, corruptf("%d bytes, too short", len(data))
+		return nil, corruptf("%d bytes, too short", len(data))
 	}
 	if string(data[:len(magic)]) != magic {
-		return savedAt, corruptf("not a state file")
+		return nil, corruptf("not a state file")
 	}
 	if v := binary.LittleEndian.Uint16(data[8:]); v != formatVersion {
-		return savedAt, fmt.Errorf("%w: format version %d, this build reads %d", errCorrupt, v, formatVersion)
+		return nil, fmt.Errorf("%w: format version %d, this build reads %d", errCorrupt, v, formatVersion)
 	}
 	if n := binary.LittleEndian.Uint64(data[12:]); n != uint64(len(data)-headerSize-trailerSize) {
-		return savedAt, corruptf("%d bytes of body, the header says %d: truncated or extended", len(data)-headerSize-trailerSize, n)
+		return nil, corruptf("%d bytes of body, the header says %d: truncated or extended", len(data)-headerSize-trailerSize, n)
 	}
 	end := len(data) - trailerSize
 	if crc32.Checksum(data[:end], crcTable) != binary.LittleEndian.Uint32(data[end:]) {
-		return savedAt, corruptf("checksum mismatch")
+		return nil, corruptf("checksum mismatch")
 	}
-	body := &decoder{b: data[headerSize:end]}
+	return data[headerSize:end], nil
+}
 
-	d := body.section(sectionMeta)
-	account := d.string("account")
-	saved := d.varint("save time")
-	t.corrections = d.uvarint("corrections")
-	flags := d.uvarint("flags")
-	if flags&^flagStarted != 0 {
-		d.fail("flags")
-	}
-	t.fresh = flags&flagStarted == 0
-	scope := d.string("scope")
-	if err := d.done("meta"); err != nil {
+// decode reads a state file's content into t, which must be new. What it
+// accepts can be exported as it is: every string valid UTF-8 of bounded
+// length, every count, value and time in range, no batch, series or
+// action state of a series twice.
+func (t *Tracker) decode(data []byte) (savedAt time.Time, err error) {
+	frame, err := checkFrame(data)
+	if err != nil {
 		return savedAt, err
 	}
-	if account != t.opts.Account {
-		return savedAt, corruptf("state of account %q, not %q", account, t.opts.Account)
+	body := &decoder{b: frame}
+	saved, err := t.decodeMeta(body.section(sectionMeta))
+	if err != nil {
+		return savedAt, err
 	}
-	// Saved for other answers (another customer, another window): carry on
-	// counting, but take the batches not seen yet as a starting point.
-	t.rescoped = scope != t.opts.Scope && !t.fresh
-
-	d = body.section(sectionStrings)
-	table := make([]string, d.count("strings", 1))
-	for i := range table {
-		table[i] = d.string("string")
-	}
-	if len(table) == 0 || table[0] != "" {
-		d.fail("string table")
-	}
-	if err := d.done("strings"); err != nil {
+	table, err := decodeStrings(body.section(sectionStrings))
+	if err != nil {
 		return savedAt, err
 	}
 	// Only action states go to t.strs.
@@ -335,9 +435,66 @@ func (t *Tracker) decode(data []byte) (savedAt time.Time, err error) {
 		}
 		return stateOf[i]
 	}
+	if err := t.decodeSeries(body.section(sectionSeries), table, state); err != nil {
+		return savedAt, err
+	}
+	if err := t.decodeBatches(body.section(sectionBatches), saved, len(table), state); err != nil {
+		return savedAt, err
+	}
+	if len(body.b) != 0 {
+		return savedAt, corruptf("%d bytes after the last section", len(body.b))
+	}
+	return time.Unix(saved, 0), nil
+}
 
-	d = body.section(sectionSeries)
-	t.series = make([]series, d.count("series", 3+NumCounts))
+// decodeMeta reads the meta section and returns the save time.
+func (t *Tracker) decodeMeta(d *decoder) (int64, error) {
+	account := d.string("account")
+	saved := d.time("save time", d.varint("save time"))
+	t.corrections = d.uvarint("corrections")
+	flags := d.uvarint("flags")
+	if flags&^flagStarted != 0 {
+		d.fail("flags")
+	}
+	t.fresh = flags&flagStarted == 0
+	scope := d.string("scope")
+	if err := d.done("meta"); err != nil {
+		return 0, err
+	}
+	if account != t.opts.Account {
+		return 0, corruptf("state of account %q, not %q", account, t.opts.Account)
+	}
+	// Saved for other answers (another customer, another window): carry on
+	// counting, but take the batches not seen yet as a starting point.
+	t.rescoped = scope != t.opts.Scope && !t.fresh
+	return saved, nil
+}
+
+// decodeStrings reads the strings section, "" first.
+func decodeStrings(d *decoder) ([]string, error) {
+	n := d.count("strings", 1)
+	if n > MaxStrings {
+		d.fail("strings: too many")
+		n = 0
+	}
+	table := make([]string, n)
+	for i := range table {
+		table[i] = d.label()
+	}
+	if len(table) == 0 || table[0] != "" {
+		d.fail("string table")
+	}
+	return table, d.done("strings")
+}
+
+// decodeSeries reads the series section into t.
+func (t *Tracker) decodeSeries(d *decoder, table []string, state func(int32) int32) error {
+	n := d.count("series", 3+NumCounts)
+	if n > MaxSeries {
+		d.fail("series: too many")
+		n = 0
+	}
+	t.series = make([]series, n)
 	for i := range t.series {
 		s := &t.series[i]
 		s.key.productType = table[d.index("product type", len(table))]
@@ -349,7 +506,12 @@ func (t *Tracker) decode(data []byte) (savedAt time.Time, err error) {
 		s.actions = make([]action, d.count("actions", 10))
 		for j := range s.actions {
 			a := &s.actions[j]
-			a.state = state(d.index("state", len(table)))
+			// A series counts entries into states, never into none.
+			if si := d.index("state", len(table)); si != 0 {
+				a.state = state(si)
+			} else {
+				d.fail("state: none")
+			}
 			a.count = d.uvarint("action count")
 			if b := d.bytes(8, "action value"); b != nil {
 				a.value = math.Float64frombits(binary.LittleEndian.Uint64(b))
@@ -357,27 +519,37 @@ func (t *Tracker) decode(data []byte) (savedAt time.Time, err error) {
 			if !(a.value >= 0) || math.IsInf(a.value, 1) {
 				d.fail("action value")
 			}
+			for _, o := range s.actions[:j] {
+				if o.state == a.state && d.err == nil {
+					d.fail("actions: duplicate state")
+				}
+			}
 		}
 		if _, dup := t.seriesIndex[s.key]; dup {
 			d.fail("series: duplicate")
 		}
 		t.seriesIndex[s.key] = int32(i)
 	}
-	if err := d.done("series"); err != nil {
-		return savedAt, err
-	}
+	return d.done("series")
+}
 
-	d = body.section(sectionBatches)
-	t.batches = make([]batch, d.count("batches", 5+2*NumCounts))
+// decodeBatches reads the batches section into t.
+func (t *Tracker) decodeBatches(d *decoder, saved int64, nStrings int, state func(int32) int32) error {
+	n := d.count("batches", 5+2*NumCounts)
+	if n > MaxBatches {
+		d.fail("batches: too many")
+		n = 0
+	}
+	t.batches = make([]batch, n)
 	t.index = make(map[int64]int32, len(t.batches))
 	var prevID, prevCreated int64
 	for i := range t.batches {
 		b := &t.batches[i]
 		b.id = prevID + d.varint("batch ID")
 		b.series = d.index("batch series", len(t.series))
-		b.state = state(d.index("batch state", len(table)))
-		b.lastSeen = saved - d.varint("last seen")
-		b.created = prevCreated + d.varint("created")
+		b.state = state(d.index("batch state", nStrings))
+		b.lastSeen = d.time("last seen", saved-d.varint("last seen"))
+		b.created = d.time("created", prevCreated+d.varint("created"))
 		for j := range b.hw {
 			b.hw[j] = int64(d.uvarint("count"))
 			if b.hw[j] < 0 {
@@ -386,7 +558,7 @@ func (t *Tracker) decode(data []byte) (savedAt time.Time, err error) {
 		}
 		for j := range b.last {
 			b.last[j] = b.hw[j] - int64(d.uvarint("count"))
-			if b.last[j] < 0 {
+			if b.last[j] < 0 || b.last[j] > b.hw[j] {
 				d.fail("count")
 			}
 		}
@@ -396,13 +568,7 @@ func (t *Tracker) decode(data []byte) (savedAt time.Time, err error) {
 		t.index[b.id] = int32(i)
 		prevID, prevCreated = b.id, b.created
 	}
-	if err := d.done("batches"); err != nil {
-		return savedAt, err
-	}
-	if len(body.b) != 0 {
-		return savedAt, corruptf("%d bytes after the last section", len(body.b))
-	}
-	return time.Unix(saved, 0), nil
+	return d.done("batches")
 }
 
 // decodeTracker returns the tracker saved in data.
@@ -419,7 +585,8 @@ func decodeTracker(opts Options, data []byte) (*Tracker, error) {
 // load returns the tracker of t's file: one with the file's whole state,
 // or t itself, fresh, never a mix of both.
 func (t *Tracker) load() *Tracker {
-	data, err := os.ReadFile(t.path)
+	RemoveTemporaryFiles(t.path)
+	data, err := ReadFile(t.path, MaxFileSize)
 	// ENOTDIR: a part of the directory is a file, so there is no state file
 	// either; saves will fail and say why.
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
@@ -444,6 +611,39 @@ func (t *Tracker) load() *Tracker {
 	}
 	t.logger.Error("the counter state file is unusable: moved aside, counters start fresh", "file", t.path, "moved_to", aside, "err", err)
 	return t
+}
+
+// ErrTooLarge marks a file larger than a good one of its kind can be.
+var ErrTooLarge = errors.New("file too large")
+
+// ReadFile returns the content of the file at path, or an error wrapping
+// ErrTooLarge, without reading it, when it has more than limit bytes: a
+// file that size cannot be a good one, and reading it whole would cost its
+// size in memory and time.
+func ReadFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := fi.Size()
+	if size > limit {
+		return nil, fmt.Errorf("%w: %d bytes, more than the %d a good one can have", ErrTooLarge, size, limit)
+	}
+	// The file can grow meanwhile, or not say its size (a pipe): never
+	// read past the limit either way.
+	buf := bytes.NewBuffer(make([]byte, 0, max(size, 0)+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) > limit {
+		return nil, fmt.Errorf("%w: more than the %d bytes a good one can have", ErrTooLarge, limit)
+	}
+	return buf.Bytes(), nil
 }
 
 // WriteAtomic replaces path with data: a reader sees the old content or
@@ -482,6 +682,20 @@ func WriteAtomic(path string, data []byte) (err error) {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// RemoveTemporaryFiles removes what WriteAtomic left of path when the
+// process died in the midst of a save, so that crashes do not fill the
+// disk. The file itself, whole, is untouched. A save under way in another
+// process would only fail, and be retried.
+func RemoveTemporaryFiles(path string) {
+	dir, prefix := filepath.Dir(path), filepath.Base(path)+".tmp-"
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) && e.Type().IsRegular() {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // MoveAside renames an unusable file to <path>.corrupt-<unix time>, so that

@@ -301,6 +301,9 @@ func (t *Tracker) giveBack(obs []Observation) {
 // counted; the counters are updated whatever it is.
 func (s *Scrape) Commit(now time.Time) error {
 	t := s.t
+	for i := range s.obs {
+		s.obs[i].fit()
+	}
 	t.mu.Lock()
 	t.apply(s.obs, now)
 	save := t.path != "" && (t.dirty || t.touched && now.Sub(t.encodedAt) >= touchSaveInterval)
@@ -527,10 +530,13 @@ func (t *Tracker) Save(now time.Time) error {
 	err := t.noSave
 	if err == nil {
 		t.mu.Lock()
-		data := t.encode(now)
+		var data []byte
+		data, err = t.encode(now)
 		t.dirty, t.touched, t.encodedAt = false, false, now
 		t.mu.Unlock()
-		err = WriteAtomic(t.path, data)
+		if err == nil {
+			err = WriteAtomic(t.path, data)
+		}
 		if err != nil {
 			// Try again on the next commit, whatever changes.
 			t.mu.Lock()

@@ -426,8 +426,11 @@ func TestTrackerProperties(t *testing.T) {
 func restart(t *testing.T, tr *Tracker, opts Options, now time.Time) *Tracker {
 	t.Helper()
 	tr.mu.Lock()
-	data := tr.encode(now)
+	data, err := tr.encode(now)
 	tr.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
 	re, err := decodeTracker(opts, data)
 	if err != nil {
 		t.Fatalf("loading what was saved: %v", err)
