@@ -54,7 +54,7 @@ type BatchesClient struct {
 	cfg      BatchesConfig
 	base     string // without a trailing slash
 	host     string
-	redactor redactor
+	redactor *Redactor
 
 	// The first request goes alone. prometheus/common's OAuth2 transport
 	// sets up its token source on first use without guarding concurrent
@@ -83,7 +83,7 @@ func NewBatchesClient(cfg BatchesConfig) (*BatchesClient, error) {
 		return nil, err
 	}
 	cfg.Secrets = append([]string(nil), cfg.Secrets...)
-	return &BatchesClient{cfg: cfg, base: strings.TrimSuffix(base.String(), "/"), host: base.Host, redactor: newRedactor(cfg.Secrets...)}, nil
+	return &BatchesClient{cfg: cfg, base: strings.TrimSuffix(base.String(), "/"), host: base.Host, redactor: NewRedactor(cfg.Secrets...)}, nil
 }
 
 // Endpoint is the URL of the batch id.
@@ -100,7 +100,7 @@ func (c *BatchesClient) Batch(ctx context.Context, id string) (BatchStatus, erro
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Endpoint(id), nil)
 	if err != nil {
-		return BatchStatus{}, fmt.Errorf("building the request: %w", err)
+		return BatchStatus{}, fmt.Errorf("building the request: %s", c.redactor.Redact(err.Error()))
 	}
 	req.Header.Set("Accept", "application/json, application/xml;q=0.9")
 	if c.cfg.UserAgent != "" {

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -33,12 +32,6 @@ const DefaultMaxBodyBytes = 1 << 30
 // CustomerIDPlaceholder is replaced by the (path-escaped) customer ID in a
 // cakes path.
 const CustomerIDPlaceholder = "{customer_id}"
-
-var apiKeyPattern = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
-
-// ValidAPIKey reports whether key has the documented GUID shape,
-// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.
-func ValidAPIKey(key string) bool { return apiKeyPattern.MatchString(key) }
 
 // Config describes one account of the Batch Data API.
 type Config struct {
@@ -62,7 +55,7 @@ type Client struct {
 	endpoint string // full URL without the query string
 	host     string
 	query    string // encoded query string, with the key
-	redactor redactor
+	redactor *Redactor
 }
 
 // NewClient checks cfg and returns a client. Its errors never contain the
@@ -110,7 +103,7 @@ func NewClient(cfg Config) (*Client, error) {
 	q.Set("daysOfHistory", strconv.Itoa(cfg.DaysOfHistory))
 	return &Client{
 		cfg: cfg, endpoint: endpoint.String(), host: base.Host, query: q.Encode(),
-		redactor: newRedactor(append([]string{cfg.APIKey, url.QueryEscape(cfg.APIKey)}, cfg.Secrets...)...),
+		redactor: NewRedactor(append([]string{cfg.APIKey}, cfg.Secrets...)...),
 	}, nil
 }
 
@@ -149,7 +142,7 @@ func (c *Client) Endpoint() string { return c.endpoint }
 func (c *Client) Cakes(ctx context.Context, fn func(*Batch) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint+"?"+c.query, nil)
 	if err != nil {
-		return fmt.Errorf("building the request: %s", c.redactor.redact(err.Error()))
+		return fmt.Errorf("building the request: %s", c.redactor.Redact(err.Error()))
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Accept-Encoding", "gzip")
@@ -285,7 +278,7 @@ func (c *Client) transportError(ctx context.Context, op string, err error) error
 // TimeoutError or a NetworkError. It drops the *url.Error wrapper, whose
 // text holds the whole URL and so, for the Batch Data API, the key, and
 // redacts secrets from what is left.
-func classifyTransportError(ctx context.Context, op, host string, err error, r redactor) error {
+func classifyTransportError(ctx context.Context, op, host string, err error, r *Redactor) error {
 	var ne net.Error
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return &TimeoutError{Op: op}
@@ -294,7 +287,7 @@ func classifyTransportError(ctx context.Context, op, host string, err error, r r
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &NetworkError{Host: host, Err: redactedError{msg: r.redact(err.Error()), err: err}}
+	return &NetworkError{Host: host, Err: redactedError{msg: r.Redact(err.Error()), err: err}}
 }
 
 // redactedError shows a redacted text but still unwraps to the original,
