@@ -66,7 +66,7 @@ func (e *StatusError) Error() string {
 // TimeoutError means the request's deadline passed before the whole answer
 // was read.
 type TimeoutError struct {
-	Op string // what was under way: "connecting", "reading the body", ...
+	Op string // what was under way: "connecting", "waiting for the answer's headers", "reading the body", ...
 }
 
 func (e *TimeoutError) Error() string { return "upstream timed out while " + e.Op }
@@ -78,6 +78,28 @@ type TooLargeError struct {
 
 func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("upstream body is larger than the limit of %d bytes", e.Limit)
+}
+
+// RedirectError is a redirect the client did not follow: to another host
+// (scheme, host or port differ), where the credentials and the exporter's
+// promise to talk to no other host would go; one redirect too many; or any
+// redirect, when following them is turned off. Target is the scheme and
+// host of the Location, never its path or query, which could hold a key.
+type RedirectError struct {
+	StatusCode int    // of the redirect; 0 when unknown
+	Target     string // scheme://host[:port]; "" when the Location is unusable
+	Why        string
+}
+
+func (e *RedirectError) Error() string {
+	msg := "upstream redirected"
+	if e.StatusCode != 0 {
+		msg += fmt.Sprintf(" (%d)", e.StatusCode)
+	}
+	if e.Target != "" {
+		msg += " to " + e.Target
+	}
+	return msg + ": " + e.Why
 }
 
 // NetworkError is a failure to reach the upstream or to keep the connection:
@@ -105,6 +127,7 @@ const (
 	ReasonTooLarge      = "too_large"
 	ReasonNetwork       = "network"
 	ReasonNotFound      = "not_found"
+	ReasonRedirect      = "redirect"
 )
 
 // Reason classifies err into one of the Reason constants; "" for nil.
@@ -118,6 +141,7 @@ func Reason(err error) string {
 		body *BodyError
 		big  *TooLargeError
 		nf   *NotFoundError
+		rd   *RedirectError
 	)
 	switch {
 	case err == nil:
@@ -138,6 +162,8 @@ func Reason(err error) string {
 		return ReasonUpstreamError
 	case errors.As(err, &body):
 		return ReasonBadBody
+	case errors.As(err, &rd):
+		return ReasonRedirect
 	default:
 		return ReasonNetwork
 	}
