@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -230,25 +231,63 @@ func httpSecrets(c promconfig.HTTPClientConfig) []string {
 		if s != "" {
 			out = append(out, string(s))
 		}
-		if file != "" {
-			if b, err := os.ReadFile(file); err == nil {
-				if v := strings.TrimSpace(string(b)); v != "" {
-					out = append(out, v)
-				}
-			}
+		if v := readSecretFile(file); v != "" {
+			out = append(out, v)
 		}
 	}
 	add(c.BearerToken, c.BearerTokenFile)
 	if c.Authorization != nil {
 		add(c.Authorization.Credentials, c.Authorization.CredentialsFile)
 	}
-	if c.BasicAuth != nil {
-		add(c.BasicAuth.Password, c.BasicAuth.PasswordFile)
+	if b := c.BasicAuth; b != nil {
+		user := b.Username
+		if b.UsernameFile != "" {
+			user = readSecretFile(b.UsernameFile)
+		}
+		n := len(out)
+		add(b.Password, b.PasswordFile)
+		// An echoed Authorization header holds user:password.
+		for _, pw := range slices.Clone(out[n:]) {
+			out = append(out, user+":"+pw)
+		}
 	}
 	if c.OAuth2 != nil {
 		add(c.OAuth2.ClientSecret, c.OAuth2.ClientSecretFile)
 	}
+	if u := c.ProxyURL.URL; u != nil && u.User != nil {
+		pw, _ := u.User.Password()
+		add(promconfig.Secret(pw), "")
+		add(promconfig.Secret(u.User.Username()+":"+pw), "")
+	}
+	for _, values := range c.ProxyConnectHeader {
+		for _, v := range values {
+			add(v, "")
+		}
+	}
+	if c.HTTPHeaders != nil {
+		for _, h := range c.HTTPHeaders.Headers {
+			for _, v := range h.Secrets {
+				add(v, "")
+			}
+			for _, f := range h.Files {
+				add("", f)
+			}
+		}
+	}
 	return out
+}
+
+// readSecretFile returns the trimmed content of file, or "" when there is
+// none or it cannot be read (the HTTP client reports that).
+func readSecretFile(file string) string {
+	if file == "" {
+		return ""
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // configLoader returns how the configuration is (re)loaded: from
