@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -247,14 +248,11 @@ func httpSecrets(c promconfig.HTTPClientConfig) ([]string, error) {
 		if s != "" {
 			out = append(out, string(s))
 		}
-		if file == "" || err != nil {
-			return
+		v, ferr := readSecretFile(file)
+		if ferr != nil && err == nil {
+			err = ferr
 		}
-		b, rerr := state.ReadFile(file, maxSecretFileSize)
-		if errors.Is(rerr, state.ErrTooLarge) {
-			err = fmt.Errorf("http_client_config: the secret file %q is larger than %d bytes", file, maxSecretFileSize)
-		}
-		if v := strings.TrimSpace(string(b)); rerr == nil && v != "" {
+		if v != "" {
 			out = append(out, v)
 		}
 	}
@@ -262,13 +260,62 @@ func httpSecrets(c promconfig.HTTPClientConfig) ([]string, error) {
 	if c.Authorization != nil {
 		add(c.Authorization.Credentials, c.Authorization.CredentialsFile)
 	}
-	if c.BasicAuth != nil {
-		add(c.BasicAuth.Password, c.BasicAuth.PasswordFile)
+	if b := c.BasicAuth; b != nil {
+		user := b.Username
+		if b.UsernameFile != "" {
+			var ferr error
+			if user, ferr = readSecretFile(b.UsernameFile); ferr != nil && err == nil {
+				err = ferr
+			}
+		}
+		n := len(out)
+		add(b.Password, b.PasswordFile)
+		// An echoed Authorization header holds user:password.
+		for _, pw := range slices.Clone(out[n:]) {
+			out = append(out, user+":"+pw)
+		}
 	}
 	if c.OAuth2 != nil {
 		add(c.OAuth2.ClientSecret, c.OAuth2.ClientSecretFile)
 	}
+	if u := c.ProxyURL.URL; u != nil && u.User != nil {
+		pw, _ := u.User.Password()
+		add(promconfig.Secret(pw), "")
+		add(promconfig.Secret(u.User.Username()+":"+pw), "")
+	}
+	for _, values := range c.ProxyConnectHeader {
+		for _, v := range values {
+			add(v, "")
+		}
+	}
+	if c.HTTPHeaders != nil {
+		for _, h := range c.HTTPHeaders.Headers {
+			for _, v := range h.Secrets {
+				add(v, "")
+			}
+			for _, f := range h.Files {
+				add("", f)
+			}
+		}
+	}
 	return out, err
+}
+
+// readSecretFile returns the trimmed content of file, or "" when there is
+// none or it cannot be read (the HTTP client reports that). A file larger
+// than any secret is an error.
+func readSecretFile(file string) (string, error) {
+	if file == "" {
+		return "", nil
+	}
+	b, err := state.ReadFile(file, maxSecretFileSize)
+	if errors.Is(err, state.ErrTooLarge) {
+		return "", fmt.Errorf("http_client_config: the secret file %q is larger than %d bytes", file, maxSecretFileSize)
+	}
+	if err != nil {
+		return "", nil
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // configLoader returns how the configuration is (re)loaded: from

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -282,17 +283,33 @@ func TestHTTPSecretsFromFiles(t *testing.T) {
 		writeFile(t, p, content+"\n")
 		return p
 	}
+	proxy, err := url.Parse("http://proxyuser:proxy-password@127.0.0.1:3128")
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := promconfig.HTTPClientConfig{
 		BearerToken:   "inline-bearer-token",
 		Authorization: &promconfig.Authorization{CredentialsFile: file("credentials", "file-credentials")},
 		BasicAuth:     &promconfig.BasicAuth{Username: "u", PasswordFile: file("password", "file-password")},
 		OAuth2:        &promconfig.OAuth2{ClientID: "id", ClientSecretFile: file("secret", "file-client-secret")},
+		ProxyConfig: promconfig.ProxyConfig{
+			ProxyURL:           promconfig.URL{URL: proxy},
+			ProxyConnectHeader: promconfig.ProxyHeader{"Proxy-Authorization": {"proxy-header-secret"}},
+		},
+		HTTPHeaders: &promconfig.Headers{Headers: map[string]promconfig.Header{
+			"X-Token": {Secrets: []promconfig.Secret{"header-secret"}, Files: []string{file("header", "header-file-secret")}},
+		}},
 	}
 	got, err := httpSecrets(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"inline-bearer-token", "file-credentials", "file-password", "file-client-secret"} {
+	for _, want := range []string{
+		"inline-bearer-token", "file-credentials", "file-password", "file-client-secret",
+		// What an echoed Authorization or Proxy-Authorization holds.
+		"u:file-password", "proxy-password", "proxyuser:proxy-password",
+		"proxy-header-secret", "header-secret", "header-file-secret",
+	} {
 		if !slices.Contains(got, want) {
 			t.Errorf("httpSecrets misses %q: %q", want, got)
 		}

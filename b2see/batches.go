@@ -54,7 +54,7 @@ type BatchesClient struct {
 	cfg      BatchesConfig
 	base     string // without a trailing slash
 	host     string
-	redactor redactor
+	redactor *Redactor
 
 	// The first request goes alone. prometheus/common's OAuth2 transport
 	// sets up its token source on first use without guarding concurrent
@@ -83,7 +83,9 @@ func NewBatchesClient(cfg BatchesConfig) (*BatchesClient, error) {
 		return nil, err
 	}
 	cfg.Secrets = append([]string(nil), cfg.Secrets...)
-	return &BatchesClient{cfg: cfg, base: strings.TrimSuffix(base.String(), "/"), host: base.Host, redactor: newRedactor(cfg.Secrets...)}, nil
+	r := NewRedactor(cfg.Secrets...)
+	cfg.HTTPClient = guardRedirects(cfg.HTTPClient, r)
+	return &BatchesClient{cfg: cfg, base: strings.TrimSuffix(base.String(), "/"), host: base.Host, redactor: r}, nil
 }
 
 // Endpoint is the URL of the batch id.
@@ -98,9 +100,10 @@ func (c *BatchesClient) Batch(ctx context.Context, id string) (BatchStatus, erro
 	if id == "" {
 		return BatchStatus{}, errors.New("no batch ID")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Endpoint(id), nil)
+	traced, connected := traceConnection(ctx)
+	req, err := http.NewRequestWithContext(traced, http.MethodGet, c.Endpoint(id), nil)
 	if err != nil {
-		return BatchStatus{}, fmt.Errorf("building the request: %w", err)
+		return BatchStatus{}, fmt.Errorf("building the request: %s", c.redactor.Redact(err.Error()))
 	}
 	req.Header.Set("Accept", "application/json, application/xml;q=0.9")
 	if c.cfg.UserAgent != "" {
@@ -119,7 +122,7 @@ func (c *BatchesClient) Batch(ctx context.Context, id string) (BatchStatus, erro
 	}
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return BatchStatus{}, c.transportError(ctx, "connecting", err)
+		return BatchStatus{}, c.transportError(ctx, requestOp(connected), err)
 	}
 	defer func() {
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
@@ -135,6 +138,9 @@ func (c *BatchesClient) Batch(ctx context.Context, id string) (BatchStatus, erro
 			return BatchStatus{}, &TimeoutError{Op: "reading the body"}
 		}
 		return BatchStatus{}, c.transportError(ctx, "reading the body", err)
+	}
+	if err := redirectAnswer(resp, c.redactor); err != nil {
+		return BatchStatus{}, err
 	}
 	env, decErr := decodeEnvelope(resp.Header.Get("Content-Type"), body)
 

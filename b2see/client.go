@@ -9,10 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -33,12 +31,6 @@ const DefaultMaxBodyBytes = 1 << 30
 // CustomerIDPlaceholder is replaced by the (path-escaped) customer ID in a
 // cakes path.
 const CustomerIDPlaceholder = "{customer_id}"
-
-var apiKeyPattern = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
-
-// ValidAPIKey reports whether key has the documented GUID shape,
-// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.
-func ValidAPIKey(key string) bool { return apiKeyPattern.MatchString(key) }
 
 // Config describes one account of the Batch Data API.
 type Config struct {
@@ -62,7 +54,7 @@ type Client struct {
 	endpoint string // full URL without the query string
 	host     string
 	query    string // encoded query string, with the key
-	redactor redactor
+	redactor *Redactor
 }
 
 // NewClient checks cfg and returns a client. Its errors never contain the
@@ -108,10 +100,9 @@ func NewClient(cfg Config) (*Client, error) {
 	q.Set("customerId", cfg.CustomerID)
 	q.Set("apiKey", cfg.APIKey)
 	q.Set("daysOfHistory", strconv.Itoa(cfg.DaysOfHistory))
-	return &Client{
-		cfg: cfg, endpoint: endpoint.String(), host: base.Host, query: q.Encode(),
-		redactor: newRedactor(append([]string{cfg.APIKey, url.QueryEscape(cfg.APIKey)}, cfg.Secrets...)...),
-	}, nil
+	r := NewRedactor(append([]string{cfg.APIKey}, cfg.Secrets...)...)
+	cfg.HTTPClient = guardRedirects(cfg.HTTPClient, r)
+	return &Client{cfg: cfg, endpoint: endpoint.String(), host: base.Host, query: q.Encode(), redactor: r}, nil
 }
 
 // parseBaseURL checks that raw is an absolute http or https URL with a host
@@ -147,9 +138,10 @@ func (c *Client) Endpoint() string { return c.endpoint }
 // classify with Reason); a partial read always returns an error, so a
 // caller that stages what fn saw can discard it.
 func (c *Client) Cakes(ctx context.Context, fn func(*Batch) error) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint+"?"+c.query, nil)
+	traced, connected := traceConnection(ctx)
+	req, err := http.NewRequestWithContext(traced, http.MethodGet, c.endpoint+"?"+c.query, nil)
 	if err != nil {
-		return fmt.Errorf("building the request: %s", c.redactor.redact(err.Error()))
+		return fmt.Errorf("building the request: %s", c.redactor.Redact(err.Error()))
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Accept-Encoding", "gzip")
@@ -158,7 +150,7 @@ func (c *Client) Cakes(ctx context.Context, fn func(*Batch) error) error {
 	}
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return c.transportError(ctx, "connecting", err)
+		return c.transportError(ctx, requestOp(connected), err)
 	}
 	defer func() {
 		// Drain a little so the connection can be reused, but never read a
@@ -212,6 +204,9 @@ func (c *Client) decompressed(resp *http.Response) (io.Reader, error) {
 // statusError turns a non-200 answer into the matching error type, with the
 // upstream's message when its body carries one.
 func (c *Client) statusError(resp *http.Response, body io.Reader) error {
+	if err := redirectAnswer(resp, c.redactor); err != nil {
+		return err
+	}
 	msg := c.errorMessage(body)
 	switch code := resp.StatusCode; {
 	case code == http.StatusNotFound:
@@ -280,32 +275,6 @@ func isCorruptGzip(err error) bool {
 func (c *Client) transportError(ctx context.Context, op string, err error) error {
 	return classifyTransportError(ctx, op, c.host, err, c.redactor)
 }
-
-// classifyTransportError turns an error of an HTTP client into a
-// TimeoutError or a NetworkError. It drops the *url.Error wrapper, whose
-// text holds the whole URL and so, for the Batch Data API, the key, and
-// redacts secrets from what is left.
-func classifyTransportError(ctx context.Context, op, host string, err error, r redactor) error {
-	var ne net.Error
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return &TimeoutError{Op: op}
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return &NetworkError{Host: host, Err: redactedError{msg: r.redact(err.Error()), err: err}}
-}
-
-// redactedError shows a redacted text but still unwraps to the original,
-// so that errors.Is(err, syscall.ECONNREFUSED) keeps working.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }
 
 // ParseRetryAfter reads a Retry-After header: a number of seconds or an
 // HTTP date. It returns zero when the header is absent or unreadable, and

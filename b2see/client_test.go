@@ -392,24 +392,3 @@ func TestClientReusesConnections(t *testing.T) {
 		t.Errorf("3 reads opened %d connections, want 1", conns)
 	}
 }
-
-func TestSanitizeMessage(t *testing.T) {
-	upper := strings.ToUpper(testKey)
-	tests := []struct {
-		in, want string
-	}{
-		{"API key not in correct format (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", "API key not in correct format (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"},
-		{"key " + upper + " refused", "key " + Redacted + " refused"},
-		{"other GUID 01234567-89ab-cdef-0123-456789abcdef here", "other GUID " + Redacted + " here"},
-		{"call 07700 900123 today", "call " + Redacted + " today"},
-		{"call +44 (0)7700-900-123", "call " + Redacted},
-		{"batch 1032005 of 2021-05-13", "batch 1032005 of 2021-05-13"},
-		{"mail jane.doe@example.com", "mail " + Redacted},
-		{"line one\nline   two", "line one line two"},
-	}
-	for _, tt := range tests {
-		if got := sanitizeMessage(tt.in, newRedactor(testKey)); got != tt.want {
-			t.Errorf("sanitizeMessage(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}

@@ -3,10 +3,7 @@ package b2see
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // MisconfigurationError is the documented 404 of the Batch Data API: the
@@ -69,7 +66,7 @@ func (e *StatusError) Error() string {
 // TimeoutError means the request's deadline passed before the whole answer
 // was read.
 type TimeoutError struct {
-	Op string // what was under way: "connecting", "reading the body", ...
+	Op string // what was under way: "connecting", "waiting for the answer's headers", "reading the body", ...
 }
 
 func (e *TimeoutError) Error() string { return "upstream timed out while " + e.Op }
@@ -81,6 +78,28 @@ type TooLargeError struct {
 
 func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("upstream body is larger than the limit of %d bytes", e.Limit)
+}
+
+// RedirectError is a redirect the client did not follow: to another host
+// (scheme, host or port differ), where the credentials and the exporter's
+// promise to talk to no other host would go; one redirect too many; or any
+// redirect, when following them is turned off. Target is the scheme and
+// host of the Location, never its path or query, which could hold a key.
+type RedirectError struct {
+	StatusCode int    // of the redirect; 0 when unknown
+	Target     string // scheme://host[:port]; "" when the Location is unusable
+	Why        string
+}
+
+func (e *RedirectError) Error() string {
+	msg := "upstream redirected"
+	if e.StatusCode != 0 {
+		msg += fmt.Sprintf(" (%d)", e.StatusCode)
+	}
+	if e.Target != "" {
+		msg += " to " + e.Target
+	}
+	return msg + ": " + e.Why
 }
 
 // NetworkError is a failure to reach the upstream or to keep the connection:
@@ -108,6 +127,7 @@ const (
 	ReasonTooLarge      = "too_large"
 	ReasonNetwork       = "network"
 	ReasonNotFound      = "not_found"
+	ReasonRedirect      = "redirect"
 )
 
 // Reason classifies err into one of the Reason constants; "" for nil.
@@ -121,6 +141,7 @@ func Reason(err error) string {
 		body *BodyError
 		big  *TooLargeError
 		nf   *NotFoundError
+		rd   *RedirectError
 	)
 	switch {
 	case err == nil:
@@ -141,6 +162,8 @@ func Reason(err error) string {
 		return ReasonUpstreamError
 	case errors.As(err, &body):
 		return ReasonBadBody
+	case errors.As(err, &rd):
+		return ReasonRedirect
 	default:
 		return ReasonNetwork
 	}
@@ -159,91 +182,4 @@ func (e *NotFoundError) Error() string {
 		msg += ": " + e.Description
 	}
 	return msg
-}
-
-// Redacted is what a secret is replaced by in errors and logs.
-const Redacted = "<redacted>"
-
-// redactor takes a client's secrets out of text. It is built once per
-// client: errors can come by the thousand in a scrape (batches unknown
-// upstream), and secrets do not change.
-type redactor struct {
-	re *regexp.Regexp // nil when there is nothing to redact
-}
-
-// newRedactor redacts secrets in any letter case (.NET may echo a GUID in
-// either). Secrets shorter than four characters are ignored: replacing them
-// would garble the text without protecting anything.
-func newRedactor(secrets ...string) redactor {
-	var alts []string
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			alts = append(alts, regexp.QuoteMeta(sec))
-		}
-	}
-	if len(alts) == 0 {
-		return redactor{}
-	}
-	return redactor{re: regexp.MustCompile("(?i)" + strings.Join(alts, "|"))}
-}
-
-func (r redactor) redact(s string) string {
-	if r.re == nil {
-		return s
-	}
-	return r.re.ReplaceAllLiteralString(s, Redacted)
-}
-
-var (
-	// guidPattern finds GUIDs, an API key's shape, in upstream messages.
-	guidPattern = regexp.MustCompile(`(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
-	// phonePattern finds runs of digits with the separators phone numbers
-	// are written with; runs of 10 digits or more are redacted.
-	phonePattern = regexp.MustCompile(`\+?\(?\d[\d ().-]{6,}\d`)
-)
-
-// sanitizeMessage makes an upstream message safe and short enough to log:
-// secrets redacted, valid UTF-8, one line, at most 200 characters.
-func sanitizeMessage(msg string, r redactor) string {
-	msg = strings.ToValidUTF8(msg, "\uFFFD")
-	msg = r.redact(msg)
-	msg = guidPattern.ReplaceAllLiteralString(msg, Redacted)
-	msg = phonePattern.ReplaceAllStringFunc(msg, func(run string) string {
-		if countDigits(run) >= 10 {
-			return Redacted
-		}
-		return run
-	})
-	fields := strings.Fields(msg)
-	for i, f := range fields {
-		if looksPersonal(f) {
-			fields[i] = Redacted
-		}
-	}
-	msg = strings.Join(fields, " ")
-	if utf8.RuneCountInString(msg) > 200 {
-		r := []rune(msg)
-		msg = string(r[:200]) + "…"
-	}
-	return msg
-}
-
-// looksPersonal reports whether a word of an upstream message could be a
-// recipient's email address or phone number. Upstream messages are not
-// supposed to carry either, but nothing guarantees it.
-func looksPersonal(word string) bool {
-	if strings.Contains(word, "@") {
-		return true
-	}
-	return countDigits(word) >= 10
-}
-
-func countDigits(s string) int {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] >= '0' && s[i] <= '9' {
-			n++
-		}
-	}
-	return n
 }

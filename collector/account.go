@@ -373,7 +373,7 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 var scrapeErrorReasons = []string{
 	b2see.ReasonMisconfigured, b2see.ReasonUnauthorized, b2see.ReasonRateLimited,
 	b2see.ReasonUpstreamError, b2see.ReasonTimeout, b2see.ReasonBadBody,
-	b2see.ReasonTooLarge, b2see.ReasonNetwork,
+	b2see.ReasonTooLarge, b2see.ReasonNetwork, b2see.ReasonRedirect,
 }
 
 var requestDurationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}

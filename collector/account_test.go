@@ -522,3 +522,18 @@ func TestDataAgeOfAFreshReadIsZero(t *testing.T) {
 		t.Errorf("last success %v, want the end of the read, %v", m["b2see_last_success_timestamp_seconds"], want)
 	}
 }
+
+// Every reason a read can fail for is exported at 0 from the first scrape,
+// so that rate() and increase() see the first failure of each.
+func TestScrapeErrorReasonsStartAtZero(t *testing.T) {
+	m := gather(t, collectorFor(newTestAccount(&memSource{batches: testBatches()}, nil)))
+	for _, r := range []string{
+		b2see.ReasonMisconfigured, b2see.ReasonUnauthorized, b2see.ReasonRateLimited,
+		b2see.ReasonUpstreamError, b2see.ReasonTimeout, b2see.ReasonBadBody,
+		b2see.ReasonTooLarge, b2see.ReasonNetwork, b2see.ReasonRedirect,
+	} {
+		if v, ok := m["b2see_scrape_errors_total,reason="+r]; !ok || v != 0 {
+			t.Errorf("b2see_scrape_errors_total{reason=%q} = %v (exported: %v), want 0", r, v, ok)
+		}
+	}
+}

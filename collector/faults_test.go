@@ -77,6 +77,10 @@ var faultCases = []faultCase{
 		fault:  b2seetest.Fault{Status: 500, ContentType: "text/html; charset=utf-8", Body: []byte(htmlError)},
 		reason: b2see.ReasonUpstreamError},
 	{name: "502 with no body", endpoint: b2seetest.Cakes, fault: b2seetest.Fault{Status: 502}, reason: b2see.ReasonUpstreamError},
+	// A redirect elsewhere is not followed, and its Location stays out of the logs.
+	{name: "302 to another host", endpoint: b2seetest.Cakes,
+		fault:  b2seetest.Fault{Status: 302, Header: http.Header{"Location": {"http://localhost:1/maintenance?apiKey=" + b2seetest.DemoAPIKey}}},
+		reason: b2see.ReasonRedirect},
 	// The two documented 404s.
 	{name: "404 CustomerID does not exist", endpoint: b2seetest.Cakes,
 		fault: b2seetest.Fault{Status: 404, ContentType: "application/json; charset=utf-8",
@@ -552,7 +556,7 @@ func scrapeErrorsKey(reason string) string {
 var scrapeErrorReasons = []string{
 	b2see.ReasonMisconfigured, b2see.ReasonUnauthorized, b2see.ReasonRateLimited,
 	b2see.ReasonUpstreamError, b2see.ReasonTimeout, b2see.ReasonBadBody,
-	b2see.ReasonTooLarge, b2see.ReasonNetwork,
+	b2see.ReasonTooLarge, b2see.ReasonNetwork, b2see.ReasonRedirect,
 }
 
 // isCounter: the counters of the account's data, not of the exporter's own

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 
@@ -495,11 +494,22 @@ type httpConfig config.HTTPClientConfig
 
 func (h *httpConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	err := unmarshal((*config.HTTPClientConfig)(h))
-	var te *yaml.TypeError
-	if err != nil && !errors.As(err, &te) {
-		return fmt.Errorf("http_client_config: %w", err)
+	var (
+		te  *yaml.TypeError
+		ue  *url.Error
+		esc url.EscapeError
+	)
+	switch {
+	case err == nil || errors.As(err, &te):
+		return err
+	case errors.As(err, &ue) && errors.As(ue.Err, &esc):
+		// The parser quotes the URL and the bad escape, which may be a
+		// piece of a password.
+		return errors.New("http_client_config: a URL (proxy_url, token_url) holds an invalid %-escape")
+	case errors.As(err, &ue):
+		return fmt.Errorf("http_client_config: a URL (proxy_url, token_url) is not valid: %v", ue.Err)
 	}
-	return err
+	return fmt.Errorf("http_client_config: %w", err)
 }
 
 // decode reads data into a Config with defaults applied and relative paths
@@ -583,8 +593,9 @@ func (r *rawAccount) account(dir string, d Defaults) (*Account, error) {
 }
 
 var (
-	unknownField = regexp.MustCompile(`(?s)^line (\d+): field (.*) not found in type \S+$`)
-	wrongType    = regexp.MustCompile("(?s)^line (\\d+): cannot unmarshal (!!\\w+)(?: `.*`)? into (.+)$")
+	unknownAnchor = regexp.MustCompile(`(?s)unknown anchor '.*' referenced`)
+	unknownField  = regexp.MustCompile(`(?s)^line (\d+): field (.*) not found in type \S+$`)
+	wrongType     = regexp.MustCompile("(?s)^line (\\d+): cannot unmarshal (!!\\w+)(?: `.*`)? into (.+)$")
 )
 
 // yamlTags and goTypes word the decoder's type errors for users; the
@@ -614,7 +625,9 @@ var (
 func yamlError(err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return err
+		// The decoder quotes an alias's name: the value itself, when an
+		// unquoted value starts with '*'.
+		return errors.New(unknownAnchor.ReplaceAllLiteralString(err.Error(), "unknown anchor referenced: quote a value that starts with '*'"))
 	}
 	msgs := make([]string, 0, len(te.Errors))
 	for _, e := range te.Errors {
@@ -641,14 +654,12 @@ func yamlError(err error) error {
 var secretFields = map[string]bool{
 	"api_key": true, "bearer_token": true, "password": true, "credentials": true,
 	"client_secret": true, "client_certificate_key": true, "key": true, "secrets": true,
+	"proxy_connect_header": true,
 }
 
-// minSecretLen is the shortest secret taken out of error messages: shorter
-// ones would mangle the messages' own words.
-const minSecretLen = 6
-
 // fileSecrets finds the values of secret fields anywhere in the file,
-// aliases resolved, even when the file does not decode as a Config.
+// aliases resolved, and the user info of every URL in it, even when the
+// file does not decode as a Config.
 func fileSecrets(data []byte) []string {
 	var doc any
 	_ = yaml.Unmarshal(data, &doc) // a partial document still names some secrets
@@ -667,42 +678,55 @@ func fileSecrets(data []byte) []string {
 			}
 		case nil:
 		default:
+			s := fmt.Sprint(v)
 			if secret {
-				out = append(out, fmt.Sprint(v))
+				out = append(out, s)
 			}
+			out = append(out, userInfo(s)...)
 		}
 	}
 	walk(doc, false)
 	return out
 }
 
-var guidPattern = regexp.MustCompile(`[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}`)
-
-// clean makes msg safe to log: secrets and anything shaped like an API key
-// are taken out, and control characters, line breaks among them, become
-// spaces so the message stays on one line.
-func clean(msg string, secrets []string) string {
-	for _, s := range secrets {
-		if len(s) < minSecretLen {
-			continue
-		}
-		msg = strings.ReplaceAll(msg, s, "<secret>")
-		if q := strconv.Quote(s); q[1:len(q)-1] != s {
-			msg = strings.ReplaceAll(msg, q[1:len(q)-1], "<secret>")
+// userInfo returns the user info of a URL-shaped string, and its password,
+// as written and percent-decoded; nothing for other strings. It reads
+// what the URL parser might refuse: a space, a bad escape.
+func userInfo(s string) []string {
+	_, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return nil
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	i := strings.LastIndex(rest, "@")
+	if i <= 0 {
+		return nil
+	}
+	out := []string{rest[:i]}
+	if _, pw, ok := strings.Cut(rest[:i], ":"); ok {
+		out = append(out, pw)
+	}
+	for _, v := range out {
+		if d, err := url.PathUnescape(v); err == nil && d != v {
+			out = append(out, d)
 		}
 	}
-	msg = guidPattern.ReplaceAllString(msg, "<redacted>")
+	return out
+}
+
+// clean makes msg safe to log: secrets and anything shaped like an API key
+// are taken out (see b2see.Redactor), and control characters, line breaks
+// among them, become spaces so the message stays on one line.
+func clean(msg string, secrets []string) string {
+	r := b2see.NewRedactor(secrets...)
 	msg = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
 			return ' '
 		}
 		return r
-	}, msg)
-	// The replacements can, in odd cases, put a secret back together.
-	for _, s := range secrets {
-		if len(s) >= minSecretLen && strings.Contains(msg, s) {
-			return "the config has an error whose message would show a secret; check the values of the secret fields"
-		}
-	}
-	return msg
+	}, r.Redact(msg))
+	// A secret holding a space may show once a line break is a space.
+	return r.Redact(msg)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -261,10 +262,24 @@ func checkSafe(t *testing.T, msg string, secrets ...string) {
 		t.Errorf("error spans lines: %q", msg)
 	}
 	for _, s := range secrets {
-		if len(s) >= minSecretLen && strings.Contains(msg, s) {
+		if holdsSecret(msg, s) {
 			t.Errorf("error %q holds the secret %q", msg, s)
 		}
 	}
+}
+
+// holdsSecret reports whether msg shows secret: anywhere when it is long,
+// and as a whole token, not touching a letter or digit, when it is short
+// (a one-letter password may stay inside the message's words).
+func holdsSecret(msg, secret string) bool {
+	switch {
+	case strings.TrimSpace(secret) == "":
+		return false
+	case len(secret) >= 8:
+		return strings.Contains(strings.ToLower(msg), strings.ToLower(secret))
+	}
+	token := regexp.MustCompile(`(?i)(^|[^\pL\pN])` + regexp.QuoteMeta(secret) + `([^\pL\pN]|$)`)
+	return token.MatchString(msg)
 }
 
 func TestInlineAPIKeys(t *testing.T) {
@@ -442,7 +457,7 @@ func TestValidateBuiltAccount(t *testing.T) {
 		{"negative min_interval", func(a *Account) { a.MinInterval = -1 }, `account 1 ("4242"): min_interval must not be negative`},
 		{"zero max_body_size", func(a *Account) { a.MaxBodySize = 0 }, `account 1 ("4242"): max_body_size must be at least 1 byte`},
 		{"cakes path with query", func(a *Account) { a.CakesPath = "/cakes?x=1" }, `account 1 ("4242"): cakes_path "/cakes?x=1" must not hold '?', '#', spaces or control characters`},
-		{"url with query", func(a *Account) { a.URL = "https://b2see.example.com/?apiKey=x" }, `account 1 ("4242"): url "https://b2see.example.com/?apiKey=x" must not have a query or fragment`},
+		{"url with query", func(a *Account) { a.URL = "https://b2see.example.com/?apiKey=x" }, `account 1 ("4242"): url "https://b2see.example.com/?apiKey=<redacted>" must not have a query or fragment`},
 		{"customer id with space", func(a *Account) { a.CustomerID = "42 42" }, `account 1 ("4242"): customer_id must not contain spaces or control characters`},
 		{"bad http config", func(a *Account) { a.HTTPClientConfig.BearerToken = "x"; a.HTTPClientConfig.BearerTokenFile = "y" },
 			`account 1 ("4242"): http_client_config: at most one of bearer_token & bearer_token_file must be configured`},
@@ -483,6 +498,16 @@ func TestErrorsHideMisplacedSecrets(t *testing.T) {
 		{"password aliased into url", "accounts: [{name: n, customer_id: '1', api_key_env: NORTH, http_client_config: {basic_auth: {username: u, password: &p 'ftp://pass-word-1'}}, url: *p}]", []string{"pass-word-1"}},
 		{"secret with a line break", "accounts: [{name: n, customer_id: '1', api_key: &k \"two\\nlines-secret\", cakes_path: *k}]", []string{"two\nlines-secret", `two\nlines-secret`}},
 		{"key file named like a key", "accounts: [{name: n, customer_id: '1', api_key_file: " + northKey + "}]", []string{northKey}},
+		{"proxy URL with a bad escape", "accounts: [{name: n, customer_id: '1', api_key_env: NORTH, http_client_config: {proxy_url: 'http://proxyuser:Pr0xyPassw0rd%zz@127.0.0.1:3128'}}]",
+			[]string{"Pr0xyPassw0rd", "%zz", "proxyuser"}},
+		{"proxy URL aliased into cakes_path", "accounts: [{name: n, customer_id: '1', api_key_env: NORTH, http_client_config: {proxy_url: &p 'http://proxyuser:s3cr@127.0.0.1:3128'}, cakes_path: *p}]",
+			[]string{"s3cr", "proxyuser"}},
+		{"URL with credentials as the name", "accounts: [{name: &p 'http://proxyuser:pa ss%41@127.0.0.1:3128', customer_id: '1', api_key_env: NORTH, http_client_config: {proxy_url: *p}}]",
+			[]string{"pa ss", "proxyuser", "pa ssA"}},
+		{"unquoted secret starting with *", "accounts:\n  - name: n\n    customer_id: '1'\n    api_key: *s3cretvalue\n", []string{"s3cretvalue"}},
+		{"unquoted secret starting with *, flow style", "accounts: [{name: n, customer_id: '1', api_key: *s3cretvalue}]", []string{"s3cretvalue"}},
+		{"short password aliased into url", "accounts: [{name: n, customer_id: '1', api_key_env: NORTH, http_client_config: {basic_auth: {username: u, password: &p pw}}, url: *p}]", []string{"pw"}},
+		{"short bearer token aliased into url", "accounts: [{name: n, customer_id: '1', api_key_env: NORTH, batches: {http_client_config: {bearer_token: &t tok}}, url: *t}]", []string{"tok"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -492,6 +517,17 @@ func TestErrorsHideMisplacedSecrets(t *testing.T) {
 			}
 			checkSafe(t, err.Error(), tc.secrets...)
 		})
+	}
+}
+
+// A one-letter secret goes from the message without taking the letter out
+// of its words.
+func TestOneLetterSecretKeepsMessagesReadable(t *testing.T) {
+	_, err := Parse([]byte("accounts: [{name: n, customer_id: '1', api_key_env: NORTH, http_client_config: {basic_auth: {username: u, password: &p t}}, cakes_path: *p}]"),
+		Options{LookupEnv: lookupTestEnv})
+	const want = `account 1 ("n"): cakes_path "<redacted>" must start with /`
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %s", err, want)
 	}
 }
 
