@@ -32,7 +32,8 @@ type accountSet struct {
 	reloadSuccessful prometheus.Gauge
 	reloadTimestamp  prometheus.Gauge
 
-	storage string // --storage.path
+	storage string        // --storage.path
+	timeout time.Duration // --b2see.timeout: the longest a read may take
 
 	reloadMu sync.Mutex                    // one reload at a time; guards the two maps below
 	trackers map[string]*state.Tracker     // by account name, for the life of the process
@@ -42,10 +43,11 @@ type accountSet struct {
 	byName   map[string]*collector.Account
 }
 
-func newAccountSet(load func() (*config.Config, error), storage string, logger *slog.Logger, reg prometheus.Registerer) *accountSet {
+func newAccountSet(load func() (*config.Config, error), storage string, timeout time.Duration, logger *slog.Logger, reg prometheus.Registerer) *accountSet {
 	s := &accountSet{
 		load:     load,
 		storage:  storage,
+		timeout:  timeout,
 		trackers: map[string]*state.Tracker{},
 		retired:  map[string]*collector.Account{},
 		logger:   logger,
@@ -90,6 +92,7 @@ func (s *accountSet) apply() error {
 		if err != nil {
 			return err
 		}
+		o.Timeout = s.timeout
 		if o.Status != nil && s.storage != "" {
 			o.Status.StateFile = state.AccountFile(s.storage, a.Name, ".status")
 		}

@@ -47,7 +47,7 @@ func newTestExporter(t *testing.T, configYAML string, extraArgs ...string) *test
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	set := newAccountSet(load, f.storagePath, logger, reg)
+	set := newAccountSet(load, f.storagePath, f.timeout, logger, reg)
 	if err := set.reload(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,24 +14,29 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/collector"
 )
 
-// scrapeTimeout is how long a scrape may read the upstream: Prometheus'
-// X-Prometheus-Scrape-Timeout-Seconds less offset, so that the answer
-// arrives before Prometheus gives up, and never more than limit.
+// minScrapeTimeout is the least time a scrape waits for the upstream,
+// whatever its X-Prometheus-Scrape-Timeout-Seconds asks: a tiny value
+// would only ever answer b2see_up 0.
+const minScrapeTimeout = time.Second
+
+// scrapeTimeout is how long a scrape may wait for the upstream:
+// Prometheus' X-Prometheus-Scrape-Timeout-Seconds less offset, so that the
+// answer arrives before Prometheus gives up, at least minScrapeTimeout,
+// and never more than limit.
 func scrapeTimeout(r *http.Request, limit, offset time.Duration) time.Duration {
 	v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds")
 	if v == "" {
 		return limit
 	}
 	secs, err := strconv.ParseFloat(v, 64)
-	if err != nil || secs <= 0 {
+	if err != nil || !(secs > 0) {
 		return limit
 	}
-	t := time.Duration(secs*float64(time.Second)) - offset
-	if t <= 0 {
-		// A timeout shorter than the offset: use what there is.
-		t = time.Duration(secs * float64(time.Second))
+	if secs > limit.Seconds() {
+		return limit // also keeps the conversion below in range
 	}
-	return min(t, limit)
+	t := time.Duration(secs*float64(time.Second)) - offset
+	return min(max(t, minScrapeTimeout), limit)
 }
 
 // metricsHandler serves the exporter's own metrics (from gatherer) and those

@@ -160,7 +160,7 @@ func run(f *flags, logger *slog.Logger) error {
 
 	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	prometheus.MustRegister(versioncollector.NewCollector(exporterName))
-	accounts := newAccountSet(load, f.storagePath, logger, prometheus.DefaultRegisterer)
+	accounts := newAccountSet(load, f.storagePath, f.timeout, logger, prometheus.DefaultRegisterer)
 	if err := accounts.reload(); err != nil {
 		return err
 	}
