@@ -144,7 +144,9 @@ func run(f *flags, logger *slog.Logger) error {
 			return err
 		}
 		for _, a := range cfg.Accounts {
-			if _, err := accountOptions(a, logger); err != nil {
+			_, clients, err := accountOptions(a, logger)
+			closeIdle(clients)
+			if err != nil {
 				return err
 			}
 		}
