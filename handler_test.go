@@ -2,10 +2,15 @@ package main
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
 )
@@ -77,5 +82,90 @@ func TestTinyScrapeTimeoutHurtsNoOne(t *testing.T) {
 	}
 	if got := north.Requests(b2seetest.Cakes); got != 1 {
 		t.Errorf("%d upstream calls, want 1: the minimum interval serves the one read", got)
+	}
+}
+
+// TestOnlyGetAndHead: the pages that read the upstream answer other
+// methods 405, without reading it.
+func TestOnlyGetAndHead(t *testing.T) {
+	north, _, cfg, _ := twoFakes(t)
+	e := newTestExporter(t, cfg)
+	for _, path := range []string{"/metrics", "/probe?account=north", "/", "/anything"} {
+		for _, method := range []string{http.MethodPut, http.MethodDelete, http.MethodTrace, http.MethodPost, http.MethodPatch, http.MethodOptions, "PROPFIND"} {
+			req, _ := http.NewRequest(method, e.srv.URL+path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
+				t.Errorf("%s %s: %d, Allow %q; want 405, Allow GET, HEAD", method, path, resp.StatusCode, resp.Header.Get("Allow"))
+			}
+		}
+	}
+	if got := north.Requests(b2seetest.Cakes); got != 0 {
+		t.Errorf("refused methods made %d upstream calls", got)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		if code, _ := e.do(t, method, "/probe?account=north"); code != 200 {
+			t.Errorf("%s /probe: %d", method, code)
+		}
+	}
+	if got := north.Requests(b2seetest.Cakes); got != 2 {
+		t.Errorf("GET and HEAD made %d upstream calls, want 2", got)
+	}
+}
+
+// TestReloadRefusesCrossSiteRequests: a web page can make a browser POST
+// a form to the exporter; such posts must not reload it. Tools still can.
+func TestReloadRefusesCrossSiteRequests(t *testing.T) {
+	_, _, cfg, _ := twoFakes(t)
+	e := newTestExporter(t, cfg)
+	app := kingpin.New("test", "")
+	f, err := parseFlags(app, []string{"--config.file=" + e.cfgPath}, &promslog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloads := 0
+	srv := httptest.NewServer(newHandler(f, e.accounts, func() error { reloads++; return nil }, e.reg, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+
+	tests := []struct {
+		name    string
+		headers map[string]string
+		body    string
+		ok      bool
+	}{
+		{"curl -X POST", nil, "", true},
+		{"a tool posting JSON", map[string]string{"Content-Type": "application/json"}, "{}", true},
+		{"the same origin", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": srv.URL}, "", true},
+		{"a form, urlencoded", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "a=b", false},
+		{"a form, curl -d", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "", false},
+		{"a form, multipart", map[string]string{"Content-Type": "multipart/form-data; boundary=x"}, "--x--\r\n", false},
+		{"a form, text/plain", map[string]string{"Content-Type": "Text/Plain; charset=UTF-8"}, "a=b", false},
+		{"another site", map[string]string{"Sec-Fetch-Site": "cross-site"}, "", false},
+		{"a sibling site", map[string]string{"Sec-Fetch-Site": "same-site"}, "", false},
+		{"another origin, older browser", map[string]string{"Origin": "http://attacker.example"}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := reloads
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/-/reload", strings.NewReader(tt.body))
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if tt.ok && (resp.StatusCode != 200 || reloads != before+1) {
+				t.Errorf("refused: %d %q", resp.StatusCode, body)
+			}
+			if !tt.ok && (resp.StatusCode < 400 || reloads != before) {
+				t.Errorf("reloaded: %d %q", resp.StatusCode, body)
+			}
+		})
 	}
 }

@@ -201,36 +201,25 @@ func run(f *flags, logger *slog.Logger) error {
 // landing page.
 func newHandler(f *flags, accounts *accountSet, reload func() error, gatherer prometheus.Gatherer, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(f.telemetryPath, &metricsHandler{
+	mux.Handle(f.telemetryPath, readOnly(&metricsHandler{
 		gatherer:    gatherer,
 		accounts:    accounts.accounts,
 		timeout:     f.timeout,
 		offset:      f.timeoutOffset,
 		concurrency: f.concurrency,
 		logger:      logger,
-	})
-	mux.Handle("/probe", &probeHandler{
+	}))
+	mux.Handle("/probe", readOnly(&probeHandler{
 		accounts: accounts,
 		metrics: metricsHandler{
 			timeout: f.timeout,
 			offset:  f.timeoutOffset,
 			logger:  logger,
 		},
-	})
-	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "reload with POST", http.StatusMethodNotAllowed)
-			return
-		}
-		if err := reload(); err != nil {
-			http.Error(w, "reload failed, the running configuration stays: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintln(w, "configuration reloaded")
-	})
+	}))
+	mux.Handle("/-/reload", reloadHandler(reload))
 	if f.telemetryPath != "/" {
-		mux.Handle("/", &landingPage{
+		mux.Handle("/", readOnly(&landingPage{
 			config: web.LandingConfig{
 				Name:        "B2see Exporter",
 				Description: "Prometheus exporter for B2see video engagement",
@@ -244,7 +233,7 @@ func newHandler(f *flags, accounts *accountSet, reload func() error, gatherer pr
 			},
 			accounts: accounts.accounts,
 			logger:   logger,
-		})
+		}))
 	}
 	return mux
 }
