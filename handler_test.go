@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/promslog"
@@ -165,6 +167,46 @@ func TestReloadRefusesCrossSiteRequests(t *testing.T) {
 			}
 			if !tt.ok && (resp.StatusCode < 400 || reloads != before) {
 				t.Errorf("reloaded: %d %q", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// TestProbeOddNames: an unknown account name of any shape gets a plain
+// text 400 that quotes it escaped and truncated: no markup a browser would
+// render, no control character, no header of the caller's making.
+func TestProbeOddNames(t *testing.T) {
+	_, _, cfg, _ := twoFakes(t)
+	e := newTestExporter(t, cfg)
+	for _, tt := range []struct{ name, query string }{
+		{"very long", strings.Repeat("n", 10000)},
+		{"control characters", "a%00b%1b%0D%0ASet-Cookie:%20x=1"},
+		{"HTML", "%3Cscript%3Ealert(1)%3C/script%3E"},
+		{"invalid UTF-8", "%ff%fe%c3"},
+		{"a rune cut by the truncation", strings.Repeat("%C3%A9", 200)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := http.Get(e.srv.URL + "/probe?account=" + tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body := string(b)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "unknown account") {
+				t.Fatalf("%d %q, want 400 saying unknown account", resp.StatusCode, body)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("Content-Type %q, X-Content-Type-Options %q: a browser may render it", ct, resp.Header.Get("X-Content-Type-Options"))
+			}
+			if resp.Header.Get("Set-Cookie") != "" {
+				t.Error("the name set a header")
+			}
+			if !utf8.ValidString(body) || strings.ContainsFunc(strings.TrimSuffix(body, "\n"), unicode.IsControl) {
+				t.Errorf("raw control characters or invalid UTF-8 in %q", body)
+			}
+			if len(body) > 500 {
+				t.Errorf("%d bytes of answer: the name is not truncated", len(body))
 			}
 		})
 	}
