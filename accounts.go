@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -33,20 +34,23 @@ type accountSet struct {
 	reloadSuccessful prometheus.Gauge
 	reloadTimestamp  prometheus.Gauge
 
-	storage string // --storage.path
+	storage string        // --storage.path
+	timeout time.Duration // --b2see.timeout: the longest a read may take
 
-	reloadMu sync.Mutex                    // one reload at a time; guards the two maps below
+	reloadMu sync.Mutex                    // one reload at a time; guards the fields below
 	trackers map[string]*state.Tracker     // by account name, for the life of the process
 	retired  map[string]*collector.Account // accounts a reload removed, should one bring them back
+	clients  []*http.Client                // the HTTP clients of the accounts served
 	mu       sync.RWMutex
 	list     []*collector.Account
 	byName   map[string]*collector.Account
 }
 
-func newAccountSet(load func() (*config.Config, error), storage string, logger *slog.Logger, reg prometheus.Registerer) *accountSet {
+func newAccountSet(load func() (*config.Config, error), storage string, timeout time.Duration, logger *slog.Logger, reg prometheus.Registerer) *accountSet {
 	s := &accountSet{
 		load:     load,
 		storage:  storage,
+		timeout:  timeout,
 		trackers: map[string]*state.Tracker{},
 		retired:  map[string]*collector.Account{},
 		logger:   logger,
@@ -70,27 +74,49 @@ func newAccountSet(load func() (*config.Config, error), storage string, logger *
 func (s *accountSet) reload() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	err := s.apply()
+	clients, err := s.apply()
 	if err != nil {
+		closeIdle(clients)
 		s.reloadSuccessful.Set(0)
 		return err
 	}
+	// Every load builds new clients: the old ones' connections to the
+	// upstream would otherwise stay open, one set per reload. A read that
+	// began before the swap goes on with the old ones, and its status
+	// lookups may open connections after this; it ends within the
+	// timeout: close what it leaves then.
+	old := s.clients
+	s.clients = clients
+	closeIdle(old)
+	time.AfterFunc(s.timeout, func() { closeIdle(old) })
 	s.reloadSuccessful.Set(1)
 	s.reloadTimestamp.SetToCurrentTime()
 	return nil
 }
 
-func (s *accountSet) apply() error {
+// closeIdle closes the idle connections of clients.
+func closeIdle(clients []*http.Client) {
+	for _, c := range clients {
+		c.CloseIdleConnections()
+	}
+}
+
+// apply loads the configuration and swaps its accounts in. It returns the
+// HTTP clients it built, also on error, when they are of no use.
+func (s *accountSet) apply() ([]*http.Client, error) {
 	cfg, err := s.load()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var clients []*http.Client
 	opts := make([]collector.AccountOptions, 0, len(cfg.Accounts))
 	for _, a := range cfg.Accounts {
-		o, err := accountOptions(a, s.logger)
+		o, cs, err := accountOptions(a, s.logger)
+		clients = append(clients, cs...)
 		if err != nil {
-			return err
+			return clients, err
 		}
+		o.Timeout = s.timeout
 		if o.Status != nil && s.storage != "" {
 			o.Status.StateFile = state.AccountFile(s.storage, a.Name, ".status")
 		}
@@ -139,7 +165,7 @@ func (s *accountSet) apply() error {
 		}
 	}
 	s.list, s.byName = list, byName
-	return nil
+	return clients, nil
 }
 
 // accounts returns the accounts being served.
@@ -158,19 +184,21 @@ func (s *accountSet) get(name string) (*collector.Account, bool) {
 }
 
 // accountOptions builds the collector's options for one configured
-// account: its API key, its HTTP client and its B2see client.
-func accountOptions(a *config.Account, logger *slog.Logger) (collector.AccountOptions, error) {
+// account: its API key, its HTTP clients and its B2see clients. It returns
+// the HTTP clients it built, also on error.
+func accountOptions(a *config.Account, logger *slog.Logger) (collector.AccountOptions, []*http.Client, error) {
 	key, err := a.APIKey()
 	if err != nil {
-		return collector.AccountOptions{}, err
+		return collector.AccountOptions{}, nil, err
 	}
 	httpClient, err := promconfig.NewClientFromConfig(a.HTTPClientConfig, "b2see_cakes")
 	if err != nil {
-		return collector.AccountOptions{}, fmt.Errorf("account %q: http_client_config: %w", a.Name, err)
+		return collector.AccountOptions{}, nil, fmt.Errorf("account %q: http_client_config: %w", a.Name, err)
 	}
+	clients := []*http.Client{httpClient}
 	secrets, err := httpSecrets(a.HTTPClientConfig)
 	if err != nil {
-		return collector.AccountOptions{}, fmt.Errorf("account %q: %w", a.Name, err)
+		return collector.AccountOptions{}, clients, fmt.Errorf("account %q: %w", a.Name, err)
 	}
 	client, err := b2see.NewClient(b2see.Config{
 		URL:           a.URL,
@@ -184,7 +212,7 @@ func accountOptions(a *config.Account, logger *slog.Logger) (collector.AccountOp
 		Secrets:       secrets,
 	})
 	if err != nil {
-		return collector.AccountOptions{}, fmt.Errorf("account %q: %w", a.Name, err)
+		return collector.AccountOptions{}, clients, fmt.Errorf("account %q: %w", a.Name, err)
 	}
 	opts := collector.AccountOptions{
 		Name:        a.Name,
@@ -194,25 +222,31 @@ func accountOptions(a *config.Account, logger *slog.Logger) (collector.AccountOp
 		Logger:      logger,
 	}
 	if a.Batches != nil {
-		if opts.Status, err = statusOptions(a); err != nil {
-			return collector.AccountOptions{}, fmt.Errorf("account %q: batches: %w", a.Name, err)
+		var batchesClient *http.Client
+		opts.Status, batchesClient, err = statusOptions(a)
+		if batchesClient != nil {
+			clients = append(clients, batchesClient)
+		}
+		if err != nil {
+			return collector.AccountOptions{}, clients, fmt.Errorf("account %q: batches: %w", a.Name, err)
 		}
 	}
-	return opts, nil
+	return opts, clients, nil
 }
 
 // statusOptions builds the batch status tracking of an account: a client
 // of the batches API, whose authentication and TLS come from its
-// http_client_config, and the meaning of the status codes.
-func statusOptions(a *config.Account) (*collector.StatusOptions, error) {
+// http_client_config, and the meaning of the status codes. It returns the
+// HTTP client it built, also on error.
+func statusOptions(a *config.Account) (*collector.StatusOptions, *http.Client, error) {
 	b := a.Batches
 	httpClient, err := promconfig.NewClientFromConfig(b.HTTPClientConfig, "b2see_batches")
 	if err != nil {
-		return nil, fmt.Errorf("http_client_config: %w", err)
+		return nil, nil, fmt.Errorf("http_client_config: %w", err)
 	}
 	secrets, err := httpSecrets(b.HTTPClientConfig)
 	if err != nil {
-		return nil, err
+		return nil, httpClient, err
 	}
 	client, err := b2see.NewBatchesClient(b2see.BatchesConfig{
 		URL:        b.URL,
@@ -221,13 +255,13 @@ func statusOptions(a *config.Account) (*collector.StatusOptions, error) {
 		Secrets:    secrets,
 	})
 	if err != nil {
-		return nil, err
+		return nil, httpClient, err
 	}
 	statuses := make(map[int]collector.StatusMapping, len(b.Statuses))
 	for code, st := range b.Statuses {
 		statuses[code] = collector.StatusMapping{Name: st.Name, Phase: string(st.Phase)}
 	}
-	return &collector.StatusOptions{Client: client, Statuses: statuses, Concurrency: b.Concurrency}, nil
+	return &collector.StatusOptions{Client: client, Statuses: statuses, Concurrency: b.Concurrency}, httpClient, nil
 }
 
 // maxSecretFileSize caps what is read of a secret file of an HTTP client

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -50,7 +51,7 @@ func newTestExporter(t *testing.T, configYAML string, extraArgs ...string) *test
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	set := newAccountSet(load, f.storagePath, logger, reg)
+	set := newAccountSet(load, f.storagePath, f.timeout, logger, reg)
 	if err := set.reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +336,7 @@ func TestOversizedSecretFileIsNotRead(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	_, err = accountOptions(a, slog.New(slog.DiscardHandler))
+	_, _, err = accountOptions(a, slog.New(slog.DiscardHandler))
 	took := time.Since(start)
 	runtime.ReadMemStats(&after)
 	want := `account "north": http_client_config: the secret file "` + path + `" is larger than 65536 bytes`
@@ -348,4 +349,146 @@ func TestOversizedSecretFileIsNotRead(t *testing.T) {
 	if took > 2*time.Second {
 		t.Errorf("refusing the file took %v", took)
 	}
+}
+
+// TestReloadClosesUpstreamConnections: each reload builds new HTTP
+// clients; the connections of the old ones are closed, so the number open
+// to the upstream stays that of one set of clients however many reloads.
+func TestReloadClosesUpstreamConnections(t *testing.T) {
+	fake, srv, conns := countingFake(t)
+	keyFile := filepath.Join(t.TempDir(), "key")
+	writeFile(t, keyFile, b2seetest.DemoAPIKey)
+	e := newTestExporter(t, `accounts:
+  - name: north
+    customer_id: "`+b2seetest.DefaultCustomerID+`"
+    api_key_file: `+keyFile+`
+    url: `+srv.URL+`/PublicAPI
+    batches:
+      url: `+srv.URL+`/BatchAPI
+      concurrency: 1
+`)
+	// One connection for the cakes, one for the status lookups.
+	const want = 2
+	const reloads = 20
+	for range reloads {
+		if code, body := e.do(t, http.MethodPost, "/-/reload"); code != 200 {
+			t.Fatalf("reload: %d %s", code, body)
+		}
+		_, body := e.do(t, http.MethodGet, "/probe?account=north")
+		if m := parseMetrics(t, body); m["b2see_up{account=north}"] != 1 || m["b2see_upstream_requests_total{account=north,endpoint=batches,outcome=success}"] == 0 {
+			t.Fatalf("probe after a reload is down or made no status lookup:\n%s", body)
+		}
+	}
+	if fake.Requests(b2seetest.Cakes) != reloads {
+		t.Fatalf("%d reads of the cakes, want %d", fake.Requests(b2seetest.Cakes), reloads)
+	}
+	if !conns.waitAtMost(want, 10*time.Second) {
+		t.Fatalf("%d connections open to the upstream after %d reloads and scrapes, want at most %d", conns.now(), reloads, want)
+	}
+}
+
+// TestReloadDuringReadClosesItsConnections: a read that began before a
+// reload goes on with the old clients: here a round of status lookups,
+// which opens connections after the reload closed the idle ones. They are
+// closed once the longest read could have ended (--b2see.timeout).
+func TestReloadDuringReadClosesItsConnections(t *testing.T) {
+	fake, srv, conns := countingFake(t)
+	fake.SetFault(b2seetest.Batches, b2seetest.Fault{Delay: 50 * time.Millisecond})
+	keyFile := filepath.Join(t.TempDir(), "key")
+	writeFile(t, keyFile, b2seetest.DemoAPIKey)
+	// No status mapping: every batch is looked up on every read.
+	e := newTestExporter(t, `accounts:
+  - name: north
+    customer_id: "`+b2seetest.DefaultCustomerID+`"
+    api_key_file: `+keyFile+`
+    url: `+srv.URL+`/PublicAPI
+    batches:
+      url: `+srv.URL+`/BatchAPI
+      concurrency: 1
+`, "--b2see.timeout=2s")
+	done := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(e.srv.URL + "/probe?account=north")
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); fake.Requests(b2seetest.Batches) < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the probe's status lookups never began")
+		}
+	}
+	if code, body := e.do(t, http.MethodPost, "/-/reload"); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	lookups := fake.Requests(b2seetest.Batches)
+	if body := <-done; !strings.Contains(body, `b2see_up{account="north"} 1`) {
+		t.Fatalf("the probe begun before the reload failed:\n%s", body)
+	}
+	if fake.Requests(b2seetest.Batches) == lookups {
+		t.Fatal("no status lookup after the reload: the test tests nothing")
+	}
+	if !conns.waitAtMost(0, 10*time.Second) {
+		t.Fatalf("%d connections open to the upstream, want none: no scrape used the clients of the reload", conns.now())
+	}
+}
+
+// connCount counts a server's open connections.
+type connCount struct {
+	mu      sync.Mutex
+	open    int
+	changed chan struct{}
+}
+
+func (c *connCount) track(_ net.Conn, st http.ConnState) {
+	c.mu.Lock()
+	switch st {
+	case http.StateNew:
+		c.open++
+	case http.StateClosed, http.StateHijacked:
+		c.open--
+	}
+	c.mu.Unlock()
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (c *connCount) now() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open
+}
+
+// waitAtMost waits until at most n connections are open, and reports
+// whether that happened within timeout. The server sees a connection
+// closed a moment after the client closes it.
+func (c *connCount) waitAtMost(n int, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for c.now() > n {
+		select {
+		case <-c.changed:
+		case <-deadline:
+			return false
+		}
+	}
+	return true
+}
+
+// countingFake is a fake upstream on loopback that counts its open
+// connections.
+func countingFake(t *testing.T) (*b2seetest.Fake, *httptest.Server, *connCount) {
+	t.Helper()
+	fake := b2seetest.New(b2seetest.Config{Records: b2seetest.Generate(30, 1, time.Now(), 20)})
+	srv := httptest.NewUnstartedServer(fake)
+	conns := &connCount{changed: make(chan struct{}, 1)}
+	srv.Config.ConnState = conns.track
+	srv.Start()
+	t.Cleanup(func() { fake.Close(); srv.Close() })
+	return fake, srv, conns
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,24 +15,29 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/collector"
 )
 
-// scrapeTimeout is how long a scrape may read the upstream: Prometheus'
-// X-Prometheus-Scrape-Timeout-Seconds less offset, so that the answer
-// arrives before Prometheus gives up, and never more than limit.
+// minScrapeTimeout is the least time a scrape waits for the upstream,
+// whatever its X-Prometheus-Scrape-Timeout-Seconds asks: a tiny value
+// would only ever answer b2see_up 0.
+const minScrapeTimeout = time.Second
+
+// scrapeTimeout is how long a scrape may wait for the upstream:
+// Prometheus' X-Prometheus-Scrape-Timeout-Seconds less offset, so that the
+// answer arrives before Prometheus gives up, at least minScrapeTimeout,
+// and never more than limit.
 func scrapeTimeout(r *http.Request, limit, offset time.Duration) time.Duration {
 	v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds")
 	if v == "" {
 		return limit
 	}
 	secs, err := strconv.ParseFloat(v, 64)
-	if err != nil || secs <= 0 {
+	if err != nil || !(secs > 0) {
 		return limit
 	}
-	t := time.Duration(secs*float64(time.Second)) - offset
-	if t <= 0 {
-		// A timeout shorter than the offset: use what there is.
-		t = time.Duration(secs * float64(time.Second))
+	if secs > limit.Seconds() {
+		return limit // also keeps the conversion below in range
 	}
-	return min(t, limit)
+	t := time.Duration(secs*float64(time.Second)) - offset
+	return min(max(t, minScrapeTimeout), limit)
 }
 
 // metricsHandler serves the exporter's own metrics (from gatherer) and those
@@ -87,4 +93,54 @@ func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.accounts = func() []*collector.Account { return []*collector.Account{acc} }
 	m.concurrency = 1
 	m.ServeHTTP(w, r)
+}
+
+// readOnly answers 405 to every method but GET and HEAD: the pages read
+// the upstream, which no other method may make them do.
+func readOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "only GET and HEAD are allowed here", http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// reloadHandler reloads the configuration on POST. Any web page can make a
+// browser POST to the exporter; such requests are refused: those whose
+// Sec-Fetch-Site or Origin header says they come from another site, and
+// those with a form's content type, the only posts a page can send
+// without the browser asking the exporter first. curl -X POST and
+// Prometheus' tools send none of these.
+func reloadHandler(reload func() error) http.Handler {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "reload with POST", http.StatusMethodNotAllowed)
+			return
+		}
+		if formContentType(r.Header.Get("Content-Type")) {
+			http.Error(w, "a form post is refused, against cross-site requests: POST with no body, as curl -X POST does", http.StatusUnsupportedMediaType)
+			return
+		}
+		if err := reload(); err != nil {
+			http.Error(w, "reload failed, the running configuration stays: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "configuration reloaded")
+	})
+	return http.NewCrossOriginProtection().Handler(h)
+}
+
+// formContentType reports whether ct is one a browser sends cross-site
+// without asking first: that of an HTML form.
+func formContentType(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	switch strings.ToLower(strings.TrimSpace(mt)) {
+	case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
+		return true
+	}
+	return false
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,8 +38,9 @@ const defaultListenAddress = ":10133"
 
 // flags are the command line, parsed once.
 type flags struct {
-	telemetryPath string
-	web           *web.FlagConfig
+	telemetryPath  string
+	web            *web.FlagConfig
+	maxConnections int
 
 	url           string
 	cakesPath     string
@@ -70,6 +72,7 @@ func parseFlags(app *kingpin.Application, args []string, logConfig *promslog.Con
 	f := &flags{}
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.telemetryPath)
 	f.web = webflag.AddFlags(app, defaultListenAddress)
+	app.Flag("web.max-connections", "Most connections the web server holds at once on each listener; more wait until one closes. 0 for no limit.").Default(strconv.Itoa(defaultMaxConnections)).IntVar(&f.maxConnections)
 
 	app.Flag("b2see.url", "Base URL of B2see's public API.").Default(b2see.DefaultURL).StringVar(&f.url)
 	app.Flag("b2see.cakes-path", "Path of the Batch Data API below --b2see.url; "+b2see.CustomerIDPlaceholder+" is replaced by the customer ID.").Default(b2see.DefaultCakesPath).StringVar(&f.cakesPath)
@@ -144,12 +147,17 @@ func run(f *flags, logger *slog.Logger) error {
 			return err
 		}
 		for _, a := range cfg.Accounts {
-			if _, err := accountOptions(a, logger); err != nil {
+			_, clients, err := accountOptions(a, logger)
+			closeIdle(clients)
+			if err != nil {
 				return err
 			}
 		}
 		fmt.Printf("configuration OK: %d account(s)\n", len(cfg.Accounts))
 		return nil
+	}
+	if f.maxConnections < 0 {
+		return fmt.Errorf("--web.max-connections must be 0 (no limit) or more, not %d", f.maxConnections)
 	}
 	if f.concurrency < 1 {
 		return fmt.Errorf("--b2see.concurrency must be 1 or more, not %d", f.concurrency)
@@ -160,7 +168,7 @@ func run(f *flags, logger *slog.Logger) error {
 
 	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	prometheus.MustRegister(versioncollector.NewCollector(exporterName))
-	accounts := newAccountSet(load, f.storagePath, logger, prometheus.DefaultRegisterer)
+	accounts := newAccountSet(load, f.storagePath, f.timeout, logger, prometheus.DefaultRegisterer)
 	if err := accounts.reload(); err != nil {
 		return err
 	}
@@ -181,44 +189,37 @@ func run(f *flags, logger *slog.Logger) error {
 		}
 	}()
 
-	server := &http.Server{Handler: newHandler(f, accounts, reload, prometheus.DefaultGatherer, logger), ReadHeaderTimeout: 10 * time.Second}
-	return web.ListenAndServe(server, f.web, logger)
+	listeners, err := listen(f.web, f.maxConnections)
+	if err != nil {
+		return err
+	}
+	server := newServer(newHandler(f, accounts, reload, prometheus.DefaultGatherer, logger), defaultLimits)
+	return web.ServeMultiple(listeners, server, f.web, logger)
 }
 
 // newHandler routes the exporter's pages: metrics, probe, reload and the
 // landing page.
 func newHandler(f *flags, accounts *accountSet, reload func() error, gatherer prometheus.Gatherer, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(f.telemetryPath, &metricsHandler{
+	mux.Handle(f.telemetryPath, readOnly(&metricsHandler{
 		gatherer:    gatherer,
 		accounts:    accounts.accounts,
 		timeout:     f.timeout,
 		offset:      f.timeoutOffset,
 		concurrency: f.concurrency,
 		logger:      logger,
-	})
-	mux.Handle("/probe", &probeHandler{
+	}))
+	mux.Handle("/probe", readOnly(&probeHandler{
 		accounts: accounts,
 		metrics: metricsHandler{
 			timeout: f.timeout,
 			offset:  f.timeoutOffset,
 			logger:  logger,
 		},
-	})
-	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "reload with POST", http.StatusMethodNotAllowed)
-			return
-		}
-		if err := reload(); err != nil {
-			http.Error(w, "reload failed, the running configuration stays: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintln(w, "configuration reloaded")
-	})
+	}))
+	mux.Handle("/-/reload", reloadHandler(reload))
 	if f.telemetryPath != "/" {
-		mux.Handle("/", &landingPage{
+		mux.Handle("/", readOnly(&landingPage{
 			config: web.LandingConfig{
 				Name:        "B2see Exporter",
 				Description: "Prometheus exporter for B2see video engagement",
@@ -232,7 +233,7 @@ func newHandler(f *flags, accounts *accountSet, reload func() error, gatherer pr
 			},
 			accounts: accounts.accounts,
 			logger:   logger,
-		})
+		}))
 	}
 	return mux
 }

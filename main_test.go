@@ -362,6 +362,7 @@ func TestBadConfigurationFailsAtStart(t *testing.T) {
 		{"zero body size", []string{"B2SEE_API_KEY=" + key}, []string{"--b2see.customer-id=1", "--b2see.max-body-size=0"}, "--b2see.max-body-size must be 1 byte or more"},
 		{"config file and a flag of the single account", nil, []string{"--config.file=x.yml", "--b2see.batch-status"}, "leave out"},
 		{"demo and config file", nil, []string{"--config.file=x.yml", "--demo"}, "--demo serves its own account"},
+		{"negative connection cap", []string{"B2SEE_API_KEY=" + key}, []string{"--b2see.customer-id=1", "--web.max-connections=-1"}, "--web.max-connections must be 0 (no limit) or more"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

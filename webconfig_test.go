@@ -120,3 +120,69 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	}
 	assertNoLeak(t, "logs", logs.String(), []string{password, string(hash)})
 }
+
+// TestBasicAuthProtectsEveryPath: with basic auth in --web.config.file,
+// no path answers, reads the upstream or reloads without the credentials.
+func TestBasicAuthProtectsEveryPath(t *testing.T) {
+	dir := t.TempDir()
+	const password = "correct horse battery staple"
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(dir, "web.yml")
+	writeFile(t, webConfig, "basic_auth_users:\n  prometheus: "+string(hash)+"\n")
+	addr := freeAddr(t)
+	p := startProcess(t, "exporter", nil, exporterBinary, "--demo", "--web.listen-address="+addr,
+		"--web.config.file="+webConfig, "--storage.path="+t.TempDir())
+	client := &http.Client{Timeout: 10 * time.Second}
+	p.waitReady(t, client, "http://"+addr+"/", 20*time.Second, func(*http.Response) bool { return true })
+
+	tests := []struct {
+		method, path string
+		authorised   int // the status with the right credentials
+	}{
+		{http.MethodGet, "/", 200},
+		{http.MethodGet, "/metrics", 200},
+		{http.MethodGet, "/probe?account=demo", 200},
+		{http.MethodGet, "/probe?account=nobody", 400},
+		{http.MethodGet, "/probe", 400},
+		{http.MethodGet, "/no/such/page", 404},
+		{http.MethodPost, "/-/reload", 200},
+		{http.MethodGet, "/-/reload", 405},
+		{http.MethodPut, "/metrics", 405},
+	}
+	do := func(method, path, user, pass string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+addr+path, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tt := range tests {
+		for _, cred := range []struct{ user, pass string }{{"", ""}, {"prometheus", "wrong"}, {"grafana", password}} {
+			code, body := do(tt.method, tt.path, cred.user, cred.pass)
+			if code != http.StatusUnauthorized || strings.Contains(body, "b2see") || strings.Contains(body, "reloaded") {
+				t.Errorf("%s %s as %q: %d %.60q, want 401 and nothing else", tt.method, tt.path, cred.user, code, body)
+			}
+		}
+	}
+	if strings.Contains(p.logs.String(), "configuration reloaded") {
+		t.Fatal("a request without the credentials reloaded the configuration")
+	}
+	for _, tt := range tests {
+		if code, _ := do(tt.method, tt.path, "prometheus", password); code != tt.authorised {
+			t.Errorf("%s %s with the credentials: %d, want %d", tt.method, tt.path, code, tt.authorised)
+		}
+	}
+	if got := strings.Count(p.logs.String(), "configuration reloaded"); got != 1 {
+		t.Errorf("%d reloads logged, want the 1 with the credentials", got)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
 	"github.com/b2see-exporter/b2see_exporter/state"
@@ -34,6 +33,9 @@ type AccountOptions struct {
 	// MinInterval, when positive, is the least time between two reads of
 	// the upstream: scrapes within it are served from the last result.
 	MinInterval time.Duration
+	// Timeout bounds a read of the upstream, whatever the deadlines of the
+	// scrapes waiting for it; DefaultTimeout when not positive.
+	Timeout time.Duration
 	// Counters, when set, keeps the account's counters (the *_total series
 	// of the batch records) across scrapes and restarts. It must be the
 	// account's own.
@@ -46,18 +48,22 @@ type AccountOptions struct {
 	Status *StatusOptions
 }
 
+// DefaultTimeout bounds a read of the upstream when AccountOptions.Timeout
+// is not set.
+const DefaultTimeout = 30 * time.Second
+
 // Account reads one B2see account and keeps what outlives a scrape: the
 // last good window, the error counts and the upstream's request figures.
 // Its methods are safe for concurrent use.
 type Account struct {
-	name  string           // the account label; never changes
-	now   func() time.Time // never changes
-	group singleflight.Group
+	name string           // the account label; never changes
+	now  func() time.Time // never changes
 	// waiting counts scrapes waiting on a read in flight, for tests.
 	waiting atomic.Int64
 
 	mu          sync.Mutex
 	opts        AccountOptions // Reconfigure replaces them
+	flight      *flight        // the read in flight; nil when none
 	logger      *slog.Logger
 	status      *statusTracker // nil when status tracking is off
 	last        *window        // last successful read
@@ -79,8 +85,23 @@ type readResult struct {
 	err error
 }
 
+// flight is a read of the upstream in progress, shared by the scrapes
+// that wait for it. Its fields are guarded by the account's mu.
+type flight struct {
+	done chan struct{} // closed once res is set
+	res  *readResult
+	// until is the latest deadline of the scrapes waiting, unless one of
+	// them has none (unbounded). It bounds the status lookups, not the
+	// read of the cakes.
+	until     time.Time
+	unbounded bool
+}
+
 // NewAccount returns an account that reads through opts.Source.
 func NewAccount(opts AccountOptions) *Account {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
 	a := &Account{
 		name:       opts.Name,
 		opts:       opts,
@@ -153,32 +174,26 @@ func (e rateLimitedUntil) Error() string {
 // last result within the minimum interval, or an error.
 func (a *Account) scrape(ctx context.Context) (res *readResult, win *window, lastSuccess time.Time) {
 	now := a.now()
+	var f *flight
 	a.mu.Lock()
 	switch {
 	case a.lastResult != nil && a.opts.MinInterval > 0 && now.Sub(a.lastAttempt) < a.opts.MinInterval:
 		res = a.lastResult
 	case now.Before(a.retryAt):
 		res = &readResult{err: rateLimitedUntil{a.retryAt}}
+	default:
+		f = a.join(ctx)
 	}
 	a.mu.Unlock()
 
-	if res == nil {
-		// Concurrent scrapes share one read. It must outlive the scrape that
-		// started it, whose client may go away, but not its deadline.
-		ch := a.group.DoChan("", func() (any, error) {
-			rctx := context.WithoutCancel(ctx)
-			if dl, ok := ctx.Deadline(); ok {
-				var cancel context.CancelFunc
-				rctx, cancel = context.WithDeadline(rctx, dl)
-				defer cancel()
-			}
-			return a.read(rctx), nil
-		})
+	if f != nil {
 		a.waiting.Add(1)
 		select {
-		case r := <-ch:
-			res = r.Val.(*readResult)
+		case <-f.done:
+			res = f.res
 		case <-ctx.Done():
+			// This scrape alone gives up: the read goes on for the others,
+			// and only its own outcome becomes the account's.
 			res = &readResult{err: &b2see.TimeoutError{Op: "waiting for the upstream"}}
 		}
 		a.waiting.Add(-1)
@@ -192,6 +207,39 @@ func (a *Account) scrape(ctx context.Context) (res *readResult, win *window, las
 	return res, a.last, a.lastSuccess
 }
 
+// join returns the read in flight, starting one when there is none, and
+// counts ctx's deadline among those of the scrapes waiting. a.mu must be
+// held.
+func (a *Account) join(ctx context.Context) *flight {
+	f := a.flight
+	if f == nil {
+		f = &flight{done: make(chan struct{})}
+		a.flight = f
+		go a.fly(f, a.opts.Timeout)
+	}
+	if dl, ok := ctx.Deadline(); !ok {
+		f.unbounded = true
+	} else if dl.After(f.until) {
+		f.until = dl
+	}
+	return f
+}
+
+// fly runs the read of f within the account's own timeout, not within the
+// deadline of the scrape that started it: a scrape that gives up early,
+// or asks for a tiny timeout, must not cut short the read that others wait
+// for, nor make its failure the account's.
+func (a *Account) fly(f *flight, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	res := a.read(ctx, f)
+	a.mu.Lock()
+	f.res = res
+	a.flight = nil
+	a.mu.Unlock()
+	close(f.done)
+}
+
 // reason is b2see.Reason, and rate_limited for a call we did not make.
 func reason(err error) string {
 	var rl rateLimitedUntil
@@ -202,8 +250,10 @@ func reason(err error) string {
 }
 
 // read calls the upstream once and records the outcome. After a good read
-// of the cakes, the status lookups get what is left of ctx's time.
-func (a *Account) read(ctx context.Context) *readResult {
+// of the cakes, the status lookups get what is left of ctx's time, up to
+// the latest deadline of the scrapes waiting on f (when f is not nil):
+// lookups that no scrape would wait for are owed to the next read.
+func (a *Account) read(ctx context.Context, f *flight) *readResult {
 	a.mu.Lock()
 	opts := a.opts // Reconfigure may change them meanwhile
 	a.mu.Unlock()
@@ -246,9 +296,26 @@ func (a *Account) read(ctx context.Context) *readResult {
 	}
 	res := a.record(w, opts.SenderLabel, err, start, took)
 	if err == nil && status != nil {
-		status.refresh(ctx, refs)
+		lctx, cancel := a.lookupContext(ctx, f)
+		status.refresh(lctx, refs)
+		cancel()
 	}
 	return res
+}
+
+// lookupContext is ctx, ending by the latest deadline of the scrapes
+// waiting on f.
+func (a *Account) lookupContext(ctx context.Context, f *flight) (context.Context, context.CancelFunc) {
+	if f == nil {
+		return context.WithCancel(ctx)
+	}
+	a.mu.Lock()
+	until, unbounded := f.until, f.unbounded
+	a.mu.Unlock()
+	if unbounded {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, until)
 }
 
 // record keeps the outcome of a read of the cakes.
@@ -426,6 +493,9 @@ func (a *Account) Reconfigure(opts AccountOptions) {
 		a.last = nil
 	}
 	opts.Name = a.name
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
 	a.logger = opts.Logger.With("account", a.name)
 	opts.Now = a.opts.Now // the clock is the account's for life: scrapes read it unlocked
 	switch {

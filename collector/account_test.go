@@ -32,6 +32,9 @@ func (s *memSource) Cakes(ctx context.Context, fn func(*b2see.Batch) error) erro
 		select {
 		case <-s.gate:
 		case <-ctx.Done():
+		}
+		// As a real client, whose deadline passed while it waited.
+		if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(dl) {
 			return &b2see.TimeoutError{Op: "connecting"}
 		}
 	}
@@ -535,5 +538,142 @@ func TestScrapeErrorReasonsStartAtZero(t *testing.T) {
 		if v, ok := m["b2see_scrape_errors_total,reason="+r]; !ok || v != 0 {
 			t.Errorf("b2see_scrape_errors_total{reason=%q} = %v (exported: %v), want 0", r, v, ok)
 		}
+	}
+}
+
+// scrapeInBackground scrapes acc within ctx and sends what it gathered,
+// by metric name and labels other than account, once it answers.
+func scrapeInBackground(ctx context.Context, acc *Account) <-chan map[string]float64 {
+	out := make(chan map[string]float64, 1)
+	go func() {
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(New(ctx, []*Account{acc}, 1))
+		mfs, _ := reg.Gather()
+		m := map[string]float64{}
+		for _, mf := range mfs {
+			for _, pb := range mf.GetMetric() {
+				key := mf.GetName()
+				for _, lp := range pb.GetLabel() {
+					if lp.GetName() != "account" {
+						key += "," + lp.GetName() + "=" + lp.GetValue()
+					}
+				}
+				switch {
+				case pb.Gauge != nil:
+					m[key] = pb.Gauge.GetValue()
+				case pb.Counter != nil:
+					m[key] = pb.Counter.GetValue()
+				}
+			}
+		}
+		out <- m
+	}()
+	return out
+}
+
+// waitForJoin waits until the scrape of ctx, whose deadline is the latest
+// so far, has joined the account's read in flight.
+func waitForJoin(t *testing.T, acc *Account, ctx context.Context) {
+	t.Helper()
+	want, _ := ctx.Deadline()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		acc.mu.Lock()
+		joined := acc.flight != nil && acc.flight.until.Equal(want)
+		acc.mu.Unlock()
+		if joined {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the scrape did not join the read in flight")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// receive waits a bounded time for a scrape's answer.
+func receive(t *testing.T, what string, ch <-chan map[string]float64) map[string]float64 {
+	t.Helper()
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not answer", what)
+		return nil
+	}
+}
+
+// TestShortScrapeDoesNotCutSharedRead is the README's high-availability
+// pair: two scrapes with different deadlines share one read, and the one
+// that gives up first cannot make the other fail.
+func TestShortScrapeDoesNotCutSharedRead(t *testing.T) {
+	src := &memSource{batches: testBatches(), gate: make(chan struct{})}
+	acc := newTestAccount(src, nil)
+
+	shortCtx, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	short := scrapeInBackground(shortCtx, acc)
+	waitForJoin(t, acc, shortCtx) // the short scrape starts the read
+	longCtx, cancelLong := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelLong()
+	long := scrapeInBackground(longCtx, acc)
+	waitForJoin(t, acc, longCtx)
+
+	// The short one answers by its own deadline, the read still going on.
+	if m := receive(t, "the short scrape", short); m["b2see_up"] != 0 || m["b2see_scrape_errors_total,reason=timeout"] != 1 {
+		t.Errorf("short scrape: up %v, timeouts %v; want 0 and 1", m["b2see_up"], m["b2see_scrape_errors_total,reason=timeout"])
+	}
+	close(src.gate)
+	m := receive(t, "the long scrape", long)
+	if m["b2see_up"] != 1 || m["b2see_batches,product_type=aftersales_via_portal,sender=Rory Walsh"] != 2 {
+		t.Errorf("the long scrape sharing the read: up %v, batches %v; want 1 and 2 (last error %q)",
+			m["b2see_up"], m["b2see_batches,product_type=aftersales_via_portal,sender=Rory Walsh"], acc.Summary().LastError)
+	}
+	if got := src.calls.Load(); got != 1 {
+		t.Errorf("%d upstream reads for two overlapping scrapes, want 1", got)
+	}
+	if s := acc.Summary(); !s.Up || s.LastError != "" {
+		t.Errorf("the account is down after a read that succeeded: %q", s.LastError)
+	}
+}
+
+// TestCallerTimeoutNotCached: a scrape that gives up by its own deadline
+// fails alone. Within the minimum interval, the next scrape is served the
+// outcome of the read, not that scrape's timeout.
+func TestCallerTimeoutNotCached(t *testing.T) {
+	src := &memSource{batches: testBatches(), gate: make(chan struct{})}
+	acc := newTestAccount(src, func(o *AccountOptions) { o.MinInterval = 5 * time.Minute })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if m := gather(t, New(ctx, []*Account{acc}, 0)); m["b2see_up"] != 0 {
+		t.Fatalf("a scrape whose deadline passed before the upstream answered is up")
+	}
+	close(src.gate)
+	m := gather(t, collectorFor(acc))
+	if m["b2see_up"] != 1 {
+		t.Errorf("b2see_up %v within the minimum interval after a scrape that gave up early; want 1 (last error %q)", m["b2see_up"], acc.Summary().LastError)
+	}
+	if got := src.calls.Load(); got != 1 {
+		t.Errorf("%d upstream reads, want 1: the second scrape is within the minimum interval", got)
+	}
+	if m["b2see_scrape_errors_total,reason=timeout"] != 1 || m["b2see_upstream_requests_total,endpoint=cakes,outcome=success"] != 1 {
+		t.Errorf("scrape timeouts %v, successful requests %v; want 1 and 1",
+			m["b2see_scrape_errors_total,reason=timeout"], m["b2see_upstream_requests_total,endpoint=cakes,outcome=success"])
+	}
+}
+
+// TestSharedReadOwnTimeout: the read stops at the account's own timeout,
+// which is then the account's failure.
+func TestSharedReadOwnTimeout(t *testing.T) {
+	src := &memSource{batches: testBatches(), gate: make(chan struct{})}
+	defer close(src.gate)
+	acc := newTestAccount(src, func(o *AccountOptions) { o.Timeout = 50 * time.Millisecond })
+	m := gather(t, collectorFor(acc)) // no deadline of its own
+	if m["b2see_up"] != 0 || m["b2see_upstream_requests_total,endpoint=cakes,outcome=timeout"] != 1 {
+		t.Errorf("up %v, timed out requests %v; want 0 and 1", m["b2see_up"], m["b2see_upstream_requests_total,endpoint=cakes,outcome=timeout"])
+	}
+	if s := acc.Summary(); s.Up || s.LastError == "" {
+		t.Error("a read cut by the account's own timeout is not the account's failure")
 	}
 }

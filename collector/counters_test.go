@@ -179,10 +179,10 @@ func TestCountersSenderLabelOff(t *testing.T) {
 	src := &replaySource{batches: []b2see.Batch{b}, failAfter: -1}
 	tr := state.Open(state.Options{Account: "acme"})
 	a := NewAccount(AccountOptions{Name: "acme", Source: src, Counters: tr})
-	a.read(context.Background())
+	a.read(context.Background(), nil)
 	b.ID, b.SendingUserName = 2, "bob"
 	src.batches = append(src.batches, b)
-	a.read(context.Background())
+	a.read(context.Background(), nil)
 	want := []state.SeriesTotals{{ProductType: "svc", Sender: "", Created: 1, Actions: []state.ActionTotal{}}}
 	if got := tr.Totals(); !reflect.DeepEqual(got, want) {
 		t.Errorf("totals = %+v, want %+v", got, want)
@@ -206,13 +206,13 @@ func TestFailedScrapeChangesNothing(t *testing.T) {
 		src := &replaySource{batches: before, failAfter: -1}
 		tr := state.Open(state.Options{Account: "acme"})
 		a := NewAccount(AccountOptions{Name: "acme", Source: src, Counters: tr})
-		a.read(context.Background())
+		a.read(context.Background(), nil)
 		src.batches = append(before[:len(before):len(before)], b2see.Batch{ID: 5, HasID: true, LandingPageWatchCount: 2})
-		a.read(context.Background())
+		a.read(context.Background(), nil)
 		want, wantStatus := tr.Totals(), tr.Status()
 
 		src.batches, src.failAfter = after, n
-		if res := a.read(context.Background()); res.err == nil {
+		if res := a.read(context.Background(), nil); res.err == nil {
 			t.Fatalf("failing after %d records: the read succeeded", n)
 		}
 		if got := tr.Totals(); !reflect.DeepEqual(got, want) {
@@ -232,7 +232,7 @@ func TestCountersSaveFailure(t *testing.T) {
 	src := &replaySource{batches: []b2see.Batch{{ID: 1, HasID: true, ProductType: "svc", VideoPlayCount: 1}}, failAfter: -1}
 	a := NewAccount(AccountOptions{Name: "acme", Source: src,
 		Counters: state.Open(state.Options{Dir: filepath.Join(file, "state"), Account: "acme"})})
-	a.read(context.Background())
+	a.read(context.Background(), nil)
 	src.batches[0].VideoPlayCount = 3
 	want := `
 # HELP b2see_up 1 if the last read of the account's Batch Data API succeeded, 0 if it failed.
@@ -284,13 +284,13 @@ func BenchmarkCounting(b *testing.B) {
 	bench := func(b *testing.B, tr *state.Tracker, change bool) {
 		src := &replaySource{batches: batches, failAfter: -1}
 		a := NewAccount(AccountOptions{Name: "acme", Source: src, SenderLabel: true, Counters: tr, Now: now})
-		a.read(context.Background()) // the starting point
+		a.read(context.Background(), nil) // the starting point
 		b.ReportAllocs()
 		for b.Loop() {
 			if change {
 				batches[0].VideoPlayCount++
 			}
-			if res := a.read(context.Background()); res.err != nil {
+			if res := a.read(context.Background(), nil); res.err != nil {
 				b.Fatal(res.err)
 			}
 		}
@@ -308,13 +308,13 @@ func BenchmarkCounting(b *testing.B) {
 		without := NewAccount(AccountOptions{Name: "acme", Source: &replaySource{batches: batches, failAfter: -1}, SenderLabel: true, Now: now})
 		with := NewAccount(AccountOptions{Name: "acme", Source: &replaySource{batches: batches, failAfter: -1}, SenderLabel: true, Now: now,
 			Counters: state.Open(state.Options{Dir: b.TempDir(), Account: "acme", Window: 30 * 24 * time.Hour})})
-		with.read(context.Background())
+		with.read(context.Background(), nil)
 		var tWithout, tWith time.Duration
 		for b.Loop() {
 			start := time.Now()
-			without.read(context.Background())
+			without.read(context.Background(), nil)
 			mid := time.Now()
-			with.read(context.Background())
+			with.read(context.Background(), nil)
 			tWithout, tWith = tWithout+mid.Sub(start), tWith+time.Since(mid)
 		}
 		b.ReportMetric(float64(tWithout.Nanoseconds())/float64(b.N), "ns/scrape-without")

@@ -408,6 +408,9 @@ func (e *faultEnv) account(t *testing.T, fake *b2seetest.Server, dir string, log
 		Counters:    state.Open(state.Options{Dir: dir, Account: "north", Window: 30 * 24 * time.Hour, Logger: logger}),
 		Logger:      logger,
 		Now:         e.clock.now,
+		// The account's own limit on a read, as --b2see.timeout sets it:
+		// the faulty scrape's deadline, so that a faulty read ends with it.
+		Timeout: faultDeadline,
 		Status: &collector.StatusOptions{Client: batches, Statuses: statuses,
 			StateFile: filepath.Join(dir, "north.status")},
 	})

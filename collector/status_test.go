@@ -898,3 +898,34 @@ func TestStatusRetryAfterHonoured(t *testing.T) {
 		t.Errorf("after Retry-After: %d lookups (want 6), pending %v", got, m["b2see_batch_status_pending_lookups"])
 	}
 }
+
+// TestStatusLookupsForTheLatestScrape: the lookups of a shared read run
+// until the latest deadline of the scrapes waiting, not the deadline of
+// the scrape that started the read.
+func TestStatusLookupsForTheLatestScrape(t *testing.T) {
+	l := newMemLookup()
+	var ids []int64
+	for id := int64(1); id <= 15; id++ {
+		ids = append(ids, id)
+		l.set(id, 2, 60)
+	}
+	src := &memSource{batches: statusBatches(ids...), gate: make(chan struct{})}
+	acc := newStatusAccount(src, l, &clock{t: t0}, nil)
+
+	shortCtx, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	short := scrapeInBackground(shortCtx, acc)
+	waitForJoin(t, acc, shortCtx) // the short scrape starts the read
+	longCtx, cancelLong := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelLong()
+	long := scrapeInBackground(longCtx, acc)
+	waitForJoin(t, acc, longCtx)
+	receive(t, "the short scrape", short)
+	close(src.gate) // the cakes answer after the short scrape's deadline
+
+	m := receive(t, "the long scrape", long)
+	if m["b2see_up"] != 1 || m["b2see_batch_status_pending_lookups"] != 0 || m["b2see_batch_status,phase=succeeded,status=completed"] != 15 {
+		t.Errorf("long scrape: up %v, pending %v, completed %v; want 1, 0 and 15",
+			m["b2see_up"], m["b2see_batch_status_pending_lookups"], m["b2see_batch_status,phase=succeeded,status=completed"])
+	}
+}

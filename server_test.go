@@ -1,0 +1,328 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/exporter-toolkit/web"
+)
+
+func TestServerLimitsDefaults(t *testing.T) {
+	l := defaultLimits
+	if l.headerTimeout != 10*time.Second {
+		t.Errorf("header timeout %v, want 10s: slowloris connections are dropped after 10 s", l.headerTimeout)
+	}
+	if l.idleTimeout != time.Minute {
+		t.Errorf("idle timeout %v, want the minute the README says", l.idleTimeout)
+	}
+	if l.readTimeout != 15*time.Second {
+		t.Errorf("read timeout %v, want the 15 s the README says", l.readTimeout)
+	}
+	if l.maxHeaderBytes != 64<<10 {
+		t.Errorf("header cap %d, want 64 KiB", l.maxHeaderBytes)
+	}
+	s := newServer(http.NotFoundHandler(), l)
+	if s.ReadHeaderTimeout != l.headerTimeout || s.ReadTimeout != l.readTimeout || s.IdleTimeout != l.idleTimeout || s.MaxHeaderBytes != l.maxHeaderBytes {
+		t.Errorf("the server does not take the limits: %+v", s)
+	}
+	f, err := parseFlags(kingpin.New("test", ""), nil, &promslog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.maxConnections != defaultMaxConnections || defaultMaxConnections != 512 {
+		t.Errorf("--web.max-connections default %d, want 512", f.maxConnections)
+	}
+}
+
+// serveForTest serves handler as the exporter does, within limits and at
+// most maxConns connections, on a loopback port, and counts the
+// connections it holds at once.
+func serveForTest(t *testing.T, handler http.Handler, limits serverLimits, maxConns int) (addr string, peak func() int) {
+	t.Helper()
+	addrs, systemd, config := []string{"127.0.0.1:0"}, false, ""
+	flags := &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: &config}
+	ls, err := listen(flags, maxConns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(handler, limits)
+	var mu sync.Mutex
+	var open, most int
+	srv.ConnState = func(_ net.Conn, st http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch st {
+		case http.StateNew:
+			open++
+			most = max(most, open)
+		case http.StateClosed, http.StateHijacked:
+			open--
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		web.ServeMultiple(ls, srv, flags, slog.New(slog.DiscardHandler))
+	}()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return ls[0].Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return most }
+}
+
+// rawGet sends a GET of path on conn and reads the answer's status line
+// and headers, within 5 s.
+func rawGet(t *testing.T, conn net.Conn, r *bufio.Reader, path string) string {
+	t.Helper()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	defer conn.SetDeadline(time.Time{})
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", path); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("no answer to GET %s: %v", path, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.Status
+}
+
+// closedByServer reports whether the server closes conn within timeout.
+func closedByServer(conn net.Conn, r *bufio.Reader, timeout time.Duration) bool {
+	conn.SetReadDeadline(time.Now().Add(timeout))
+	_, err := r.ReadByte()
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestIdleConnectionsClosed: connections past the cap wait; idle ones are
+// closed by the server after the idle timeout, which lets the waiting
+// ones in.
+func TestIdleConnectionsClosed(t *testing.T) {
+	limits := defaultLimits
+	limits.idleTimeout = 300 * time.Millisecond
+	const maxConns = 3
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	addr, peak := serveForTest(t, ok, limits, maxConns)
+
+	type client struct {
+		conn net.Conn
+		r    *bufio.Reader
+	}
+	var idle []client
+	for range maxConns {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		c := client{conn, bufio.NewReader(conn)}
+		rawGet(t, c.conn, c.r, "/metrics")
+		idle = append(idle, c)
+	}
+	// One more than the cap: it waits for an idle one to be closed.
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	if status := rawGet(t, extra, bufio.NewReader(extra), "/metrics"); status != "200 OK" {
+		t.Errorf("the connection past the cap got %q", status)
+	}
+	for i, c := range idle {
+		if !closedByServer(c.conn, c.r, 5*time.Second) {
+			t.Errorf("idle connection %d still open 5 s after its idle timeout of %v", i, limits.idleTimeout)
+		}
+	}
+	if got := peak(); got > maxConns {
+		t.Errorf("the server held %d connections at once, cap %d", got, maxConns)
+	}
+}
+
+// TestSlowlorisDropped: a client that sends its headers a byte at a time
+// is dropped at the header timeout, however steadily it sends.
+func TestSlowlorisDropped(t *testing.T) {
+	limits := defaultLimits
+	limits.headerTimeout = 300 * time.Millisecond
+	addr, _ := serveForTest(t, http.NotFoundHandler(), limits, 0)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	closed := make(chan time.Time, 1)
+	go func() {
+		io.Copy(io.Discard, conn) // until the server closes it
+		closed <- time.Now()
+	}()
+	start := time.Now()
+	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: test\r\n")
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	giveUp := time.After(5 * time.Second)
+	for {
+		select {
+		case at := <-closed:
+			if took := at.Sub(start); took < limits.headerTimeout {
+				t.Errorf("dropped after %v, before the header timeout %v", took, limits.headerTimeout)
+			}
+			return
+		case <-tick.C:
+			fmt.Fprint(conn, "X") // one more byte of a header that never ends
+		case <-giveUp:
+			t.Fatalf("a connection trickling its headers still open after 5 s, header timeout %v", limits.headerTimeout)
+		}
+	}
+}
+
+func TestLargeHeadersRefused(t *testing.T) {
+	addr, _ := serveForTest(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), defaultLimits, 0)
+	for _, tt := range []struct {
+		size int
+		want int
+	}{
+		{16 << 10, 200}, // cookies of a busy host: served
+		{100 << 10, http.StatusRequestHeaderFieldsTooLarge},
+		{1 << 20, http.StatusRequestHeaderFieldsTooLarge}, // what Go's default still allows
+	} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+		req.Header.Set("X-Large", strings.Repeat("a", tt.size))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("header of %d bytes: %v", tt.size, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("header of %d bytes: %d, want %d", tt.size, resp.StatusCode, tt.want)
+		}
+	}
+}
+
+// openFiles counts the open file descriptors of process pid.
+func openFiles(t *testing.T, pid int) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		t.Skipf("cannot count open files: %v", err)
+	}
+	return len(entries)
+}
+
+// TestConnectionCap runs the exporter with a small connection cap, on a
+// listen address and on a socket passed as systemd does, and opens many
+// more connections than the cap: the process holds no more than the cap,
+// and serves /metrics again once they are gone.
+func TestConnectionCap(t *testing.T) {
+	const maxConns, clients = 8, 100
+	t.Run("listen address", func(t *testing.T) {
+		addr := freeAddr(t)
+		p := startProcess(t, "exporter", nil, exporterBinary, "--demo", "--storage.path="+t.TempDir(),
+			"--web.listen-address="+addr, "--web.max-connections="+strconv.Itoa(maxConns))
+		checkConnectionCap(t, p, addr, maxConns, clients)
+	})
+	t.Run("systemd socket", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		file, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer file.Close()
+		// systemd passes the socket as file descriptor 3 and names the
+		// process that may take it: the shell, which exec keeps.
+		sh, err := exec.LookPath("sh")
+		if err != nil {
+			t.Skip("no sh to pass the socket")
+		}
+		p := &process{name: "exporter", cmd: exec.Command(sh, "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, exporterBinary,
+			"--demo", "--storage.path="+t.TempDir(), "--web.systemd-socket", "--web.max-connections="+strconv.Itoa(maxConns)),
+			logs: &syncBuffer{}, exited: make(chan struct{})}
+		p.cmd.ExtraFiles = []*os.File{file}
+		p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.cmd.Wait(); close(p.exited) }()
+		t.Cleanup(p.stop)
+		checkConnectionCap(t, p, ln.Addr().String(), maxConns, clients)
+	})
+}
+
+func checkConnectionCap(t *testing.T, p *process, addr string, maxConns, clients int) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	p.waitReady(t, client, "http://"+addr+"/metrics", 20*time.Second, func(r *http.Response) bool { return r.StatusCode == 200 })
+	base := openFiles(t, p.cmd.Process.Pid)
+
+	conns := make([]net.Conn, 0, clients)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range clients {
+		c, err := net.Dial("tcp", addr) // the kernel's queue takes them all
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+		conns = append(conns, c)
+	}
+	// Those the server took answer; the others wait.
+	deadline := time.Now().Add(2 * time.Second)
+	results := make(chan bool, len(conns))
+	for _, c := range conns {
+		c.SetReadDeadline(deadline)
+		go func() {
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err == nil {
+				resp.Body.Close()
+			}
+			results <- err == nil
+		}()
+	}
+	answered := 0
+	for range conns {
+		if <-results {
+			answered++
+		}
+	}
+	if answered != maxConns {
+		t.Errorf("%d of %d connections answered, want the cap, %d", answered, clients, maxConns)
+	}
+	if n := openFiles(t, p.cmd.Process.Pid); n > base+maxConns {
+		t.Errorf("%d open files with %d connections waiting, %d before them: more than the cap of %d", n, clients, base, maxConns)
+	}
+
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	start := time.Now()
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("/metrics once the connections closed: %v\n%s", err, p.logs)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `b2see_up{account="demo"} 1`) {
+		t.Errorf("/metrics once the connections closed: %d after %v", resp.StatusCode, time.Since(start))
+	}
+	t.Logf("/metrics answered %v after the connections closed", time.Since(start))
+}
