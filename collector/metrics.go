@@ -1,6 +1,10 @@
 package collector
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 const namespace = "b2see"
 
@@ -16,6 +20,16 @@ var seriesLabels = []string{labelAccount, labelProductType, labelSender}
 func newDesc(name, help string, labels []string, extra ...string) *prometheus.Desc {
 	all := append(append([]string(nil), labels...), extra...)
 	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, all, nil)
+}
+
+// counter returns a counter metric, with its created timestamp when known
+// (not zero): the time since which it has counted, which lets Prometheus
+// tell a counter's start from a reset.
+func counter(d *prometheus.Desc, v float64, created time.Time, labels ...string) prometheus.Metric {
+	if created.IsZero() {
+		return prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	return prometheus.MustNewConstMetricWithCreatedTimestamp(d, prometheus.CounterValue, v, created, labels...)
 }
 
 var (
