@@ -330,11 +330,14 @@ func TestDemo(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
-	promtool := progtest.Require(t, "promtool")
-	check := exec.Command(promtool, "check", "metrics")
-	check.Stdin = strings.NewReader(body)
-	if out, err := check.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	for _, p := range progtest.Prometheuses {
+		t.Run("promtool check metrics/"+p.Name, func(t *testing.T) {
+			check := exec.Command(p.Promtool(t), "check", "metrics")
+			check.Stdin = strings.NewReader(body)
+			if out, err := check.CombinedOutput(); err != nil {
+				t.Errorf("promtool check metrics: %v\n%s", err, out)
+			}
+		})
 	}
 }
 
