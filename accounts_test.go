@@ -125,8 +125,8 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("probe: %d %s", code, body)
 	}
 	m := parseMetrics(t, body)
-	if m["b2see_up{account=north}"] != 1 || sum(m, "b2see_batches") != 50 {
-		t.Errorf("probe north: up %v, batches %v", m["b2see_up{account=north}"], sum(m, "b2see_batches"))
+	if m["b2see_up{account=north}"] != 1 || sum(m, "b2see_window_batches") != 50 {
+		t.Errorf("probe north: up %v, batches %v", m["b2see_up{account=north}"], sum(m, "b2see_window_batches"))
 	}
 	if strings.Contains(body, `account="south"`) || strings.Contains(body, "go_goroutines") {
 		t.Error("probe of north serves more than north's metrics")
@@ -155,8 +155,8 @@ func TestOneAccountDownOthersUpOverHTTP(t *testing.T) {
 	if m["b2see_up{account=north}"] != 1 || m["b2see_up{account=south}"] != 0 {
 		t.Errorf("up: north %v south %v", m["b2see_up{account=north}"], m["b2see_up{account=south}"])
 	}
-	if sum(m, "b2see_batches") != 50 {
-		t.Errorf("north's batches = %v, want 50", sum(m, "b2see_batches"))
+	if sum(m, "b2see_window_batches") != 50 {
+		t.Errorf("north's batches = %v, want 50", sum(m, "b2see_window_batches"))
 	}
 }
 

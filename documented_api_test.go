@@ -105,15 +105,15 @@ func TestAnyDocumentedServer(t *testing.T) {
 		t.Errorf("request: path %q query %v", got.path, got.query)
 	}
 	for name, want := range map[string]int{
-		"b2see_batches": w.batches, "b2see_video_plays": w.plays, "b2see_landing_page_watches": w.watches,
-		"b2see_batches_watched": w.watched, "b2see_batches_sent": w.batches,
+		"b2see_window_batches": w.batches, "b2see_window_video_plays": w.plays, "b2see_window_landing_page_watches": w.watches,
+		"b2see_window_batches_watched": w.watched, "b2see_window_batches_sent": w.batches,
 	} {
 		if got := sum(m, name); got != float64(want) {
 			t.Errorf("%s = %v, want %d", name, got, want)
 		}
 	}
-	if got := m["b2see_link_clicks{account=dealer7,link=google,product_type=service,sender=Ann}"] +
-		m["b2see_link_clicks{account=dealer7,link=google,product_type=service,sender=Bob}"]; got != float64(w.google) {
+	if got := m["b2see_window_link_clicks{account=dealer7,link=google,product_type=service,sender=Ann}"] +
+		m["b2see_window_link_clicks{account=dealer7,link=google,product_type=service,sender=Bob}"]; got != float64(w.google) {
 		t.Errorf("google clicks = %v, want %d", got, w.google)
 	}
 	var personal []string

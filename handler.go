@@ -64,6 +64,12 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(h.logger.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,
+		// OpenMetrics 1.0 when the scraper asks for it, as Prometheus does
+		// first; the text format otherwise. Created timestamps travel in the
+		// protobuf format only: as _created lines in OpenMetrics text,
+		// Prometheus would store each as a series of its own unless its
+		// created-timestamp feature is on, doubling the counters' series.
+		EnableOpenMetrics: true,
 	}).ServeHTTP(w, r)
 }
 

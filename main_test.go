@@ -265,8 +265,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]float64{
-		"b2see_batches": wantBatches, "b2see_video_plays": wantPlays,
-		"b2see_landing_page_watches": wantWatches, "b2see_batches_watched": wantWatched,
+		"b2see_window_batches": wantBatches, "b2see_window_video_plays": wantPlays,
+		"b2see_window_landing_page_watches": wantWatches, "b2see_window_batches_watched": wantWatched,
 	} {
 		if got := sum(m, name); got != want {
 			t.Errorf("sum of %s = %v, want %v", name, got, want)
@@ -316,7 +316,7 @@ func TestDemo(t *testing.T) {
 	if m["b2see_up{account=demo}"] != 1 {
 		t.Fatalf("demo b2see_up = %v\nlogs:\n%s", m["b2see_up{account=demo}"], e.logs)
 	}
-	for _, name := range []string{"b2see_batches", "b2see_video_plays", "b2see_landing_page_watches", "b2see_link_clicks", "b2see_customer_actions", "b2see_customer_action_value", "b2see_customer_ratings", "b2see_time_to_first_watch_seconds", "b2see_batch_status"} {
+	for _, name := range []string{"b2see_window_batches", "b2see_window_video_plays", "b2see_window_landing_page_watches", "b2see_window_link_clicks", "b2see_window_customer_actions", "b2see_window_customer_action_value", "b2see_window_customer_ratings", "b2see_window_time_to_first_watch_seconds", "b2see_batch_status"} {
 		if sum(m, name) <= 0 {
 			t.Errorf("demo %s is not positive", name)
 		}
@@ -330,11 +330,14 @@ func TestDemo(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
-	promtool := progtest.Require(t, "promtool")
-	check := exec.Command(promtool, "check", "metrics")
-	check.Stdin = strings.NewReader(body)
-	if out, err := check.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	for _, p := range progtest.Prometheuses {
+		t.Run("promtool check metrics/"+p.Name, func(t *testing.T) {
+			check := exec.Command(p.Promtool(t), "check", "metrics")
+			check.Stdin = strings.NewReader(body)
+			if out, err := check.CombinedOutput(); err != nil {
+				t.Errorf("promtool check metrics: %v\n%s", err, out)
+			}
+		})
 	}
 }
 

@@ -94,13 +94,23 @@ var alertCases = []alertCase{
 // while watched: one of its fake's records.
 var failingBatch = b2seetest.Generate(40, 11, time.Now(), 10)[7].BatchId
 
-// TestPrometheus runs the exporter under a real Prometheus that loads the
-// project's rules and sends alerts to a real Alertmanager, and checks that
-// the rules evaluate, that alerts reach a webhook, and that every dashboard
-// query returns data.
+// TestPrometheus runs the exporter under a real Prometheus, of each
+// supported major version, that loads the project's rules and sends alerts
+// to a real Alertmanager, and checks that the rules evaluate, that alerts
+// reach a webhook, and that every dashboard query returns data.
 func TestPrometheus(t *testing.T) {
-	promBin := progtest.Require(t, "prometheus")
-	amBin := progtest.Require(t, "prometheus-alertmanager", "alertmanager")
+	for _, p := range progtest.Prometheuses {
+		t.Run(p.Name, func(t *testing.T) {
+			promBin := p.Server(t)
+			amBin := progtest.Require(t, "prometheus-alertmanager", "alertmanager")
+			testPrometheus(t, promBin, amBin)
+		})
+	}
+}
+
+// testPrometheus is TestPrometheus with one Prometheus, its own
+// Alertmanager and exporters.
+func testPrometheus(t *testing.T, promBin, amBin string) {
 	dir := t.TempDir()
 
 	hook := newWebhook(t)
@@ -386,15 +396,7 @@ func startPrometheus(t *testing.T, bin, dir string, am *server, targets []string
 			"static_configs": []any{map[string]any{"targets": targets}},
 		}},
 	}
-	cfgFile := filepath.Join(dir, "prometheus.yml")
-	writeYAML(t, cfgFile, cfg)
-	addr := freeAddr(t)
-	startProgram(t, "prometheus", addr, bin,
-		"--config.file="+cfgFile,
-		"--storage.tsdb.path="+filepath.Join(dir, "prometheus-data"),
-		"--web.listen-address="+addr,
-	)
-	return &server{addr: addr}
+	return startPrometheusConfig(t, bin, dir, cfg)
 }
 
 // startAlertmanager runs Alertmanager alone (no cluster), notifying the

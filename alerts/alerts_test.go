@@ -21,8 +21,10 @@ const (
 	runbookURL  = "https://github.com/b2see-exporter/b2see_exporter/blob/main/alerts/" + runbookFile
 )
 
+// TestPromtool checks the rules and runs their unit tests with the
+// promtool of every supported Prometheus: evaluation details, such as
+// which samples a range holds, differ between 2.x and 3.x.
 func TestPromtool(t *testing.T) {
-	promtool := progtest.Require(t, "promtool")
 	tests := []struct {
 		name string
 		args []string
@@ -30,11 +32,16 @@ func TestPromtool(t *testing.T) {
 		{"check rules", []string{"check", "rules", RulesFile}},
 		{"test rules", []string{"test", "rules", testsFile}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out, err := exec.CommandContext(t.Context(), promtool, tt.args...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("promtool %s: %v\n%s", strings.Join(tt.args, " "), err, out)
+	for _, p := range progtest.Prometheuses {
+		t.Run(p.Name, func(t *testing.T) {
+			promtool := p.Promtool(t)
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					out, err := exec.CommandContext(t.Context(), promtool, tt.args...).CombinedOutput()
+					if err != nil {
+						t.Fatalf("promtool %s: %v\n%s", strings.Join(tt.args, " "), err, out)
+					}
+				})
 			}
 		})
 	}

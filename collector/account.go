@@ -60,6 +60,9 @@ type Account struct {
 	now  func() time.Time // never changes
 	// waiting counts scrapes waiting on a read in flight, for tests.
 	waiting atomic.Int64
+	// created is when the account was made, since when its scrape error
+	// and request counts have counted; never changes.
+	created time.Time
 
 	mu          sync.Mutex
 	opts        AccountOptions // Reconfigure replaces them
@@ -117,6 +120,7 @@ func NewAccount(opts AccountOptions) *Account {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.created = a.now()
 	a.logger = a.logger.With("account", opts.Name)
 	if opts.Status != nil {
 		a.status = a.newStatusTracker(*opts.Status)
@@ -408,7 +412,7 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 	a.mu.Lock()
 	counters, status := a.opts.Counters, a.status
 	for _, r := range scrapeErrorReasons {
-		own = append(own, constMetric(scrapeErrorsDesc, prometheus.CounterValue, float64(a.scrapeErrs[r]), name, r))
+		own = append(own, counter(scrapeErrorsDesc, float64(a.scrapeErrs[r]), a.created, name, r))
 	}
 	keys := make([]requestKey, 0, len(a.requests))
 	for k := range a.requests {
@@ -416,10 +420,10 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].endpoint+keys[i].outcome < keys[j].endpoint+keys[j].outcome })
 	for _, k := range keys {
-		own = append(own, constMetric(upstreamRequestsDesc, prometheus.CounterValue, float64(a.requests[k]), name, k.endpoint, k.outcome))
+		own = append(own, counter(upstreamRequestsDesc, float64(a.requests[k]), a.created, name, k.endpoint, k.outcome))
 	}
 	for endpoint, h := range a.durations {
-		own = append(own, h.metric(upstreamDurationDesc, name, endpoint))
+		own = append(own, h.metric(upstreamDurationDesc, a.created, name, endpoint))
 	}
 	a.mu.Unlock()
 	for _, m := range own {
@@ -461,14 +465,14 @@ func (h *durationHist) observe(v float64) {
 	}
 }
 
-func (h *durationHist) metric(d *prometheus.Desc, labels ...string) prometheus.Metric {
+func (h *durationHist) metric(d *prometheus.Desc, created time.Time, labels ...string) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(requestDurationBuckets))
 	var cum uint64
 	for i, ub := range requestDurationBuckets {
 		cum += h.counts[i]
 		buckets[ub] = cum
 	}
-	return constHistogram(d, h.count, h.sum, buckets, labels...)
+	return constHistogramCreated(d, h.count, h.sum, buckets, created, labels...)
 }
 
 // statusTracker returns the account's status tracker, nil when off.

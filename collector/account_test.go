@@ -84,72 +84,72 @@ func newTestAccount(src Source, mod func(*AccountOptions)) *Account {
 }
 
 const windowMetrics = `
-# HELP b2see_batches Batches in the history window.
-# TYPE b2see_batches gauge
-b2see_batches{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 2
-b2see_batches{account="north",product_type="unknown",sender="unknown"} 1
-# HELP b2see_batches_sent Batches in the history window that were sent.
-# TYPE b2see_batches_sent gauge
-b2see_batches_sent{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 2
-b2see_batches_sent{account="north",product_type="unknown",sender="unknown"} 0
-# HELP b2see_batches_watched Batches in the history window whose landing page was watched at least once.
-# TYPE b2see_batches_watched gauge
-b2see_batches_watched{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 2
-b2see_batches_watched{account="north",product_type="unknown",sender="unknown"} 0
-# HELP b2see_customer_action_value Sum of the customer action prices of the batches in the history window, by state, in the account's currency.
-# TYPE b2see_customer_action_value gauge
-b2see_customer_action_value{account="north",product_type="aftersales_via_portal",sender="Rory Walsh",state="accepted"} 170
-# HELP b2see_customer_actions Batches in the history window by the state of the customer's action.
-# TYPE b2see_customer_actions gauge
-b2see_customer_actions{account="north",product_type="aftersales_via_portal",sender="Rory Walsh",state="accepted"} 2
-# HELP b2see_customer_payment_outcomes Batches in the history window by the outcome of the customer's payment.
-# TYPE b2see_customer_payment_outcomes gauge
-b2see_customer_payment_outcomes{account="north",outcome="paid",product_type="aftersales_via_portal",sender="Rory Walsh"} 1
-# HELP b2see_customer_ratings Batches in the history window by the customer's rating.
-# TYPE b2see_customer_ratings gauge
-b2see_customer_ratings{account="north",product_type="aftersales_via_portal",rating="5",sender="Rory Walsh"} 2
-# HELP b2see_landing_page_watches Landing page watches of the batches in the history window.
-# TYPE b2see_landing_page_watches gauge
-b2see_landing_page_watches{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 4
-b2see_landing_page_watches{account="north",product_type="unknown",sender="unknown"} 0
-# HELP b2see_link_clicks Link clicks on the landing pages of the batches in the history window, by link.
-# TYPE b2see_link_clicks gauge
-b2see_link_clicks{account="north",link="facebook",product_type="aftersales_via_portal",sender="Rory Walsh"} 1
-b2see_link_clicks{account="north",link="facebook",product_type="unknown",sender="unknown"} 0
-b2see_link_clicks{account="north",link="google",product_type="aftersales_via_portal",sender="Rory Walsh"} 2
-b2see_link_clicks{account="north",link="google",product_type="unknown",sender="unknown"} 0
-b2see_link_clicks{account="north",link="image",product_type="aftersales_via_portal",sender="Rory Walsh"} 1
-b2see_link_clicks{account="north",link="image",product_type="unknown",sender="unknown"} 0
-# HELP b2see_time_to_first_watch_seconds Time from sending a batch to the first watch of its landing page, over the batches in the history window.
-# TYPE b2see_time_to_first_watch_seconds histogram
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="60"} 0
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="300"} 0
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="900"} 1
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="1800"} 1
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="3600"} 1
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="7200"} 1
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="14400"} 1
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="28800"} 1
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="43200"} 1
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="86400"} 1
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="172800"} 1
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="345600"} 2
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="604800"} 2
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="1.2096e+06"} 2
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="2.592e+06"} 2
-b2see_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="+Inf"} 2
-b2see_time_to_first_watch_seconds_sum{account="north",product_type="aftersales_via_portal"} 259740
-b2see_time_to_first_watch_seconds_count{account="north",product_type="aftersales_via_portal"} 2
-# HELP b2see_video_plays Video plays of the batches in the history window.
-# TYPE b2see_video_plays gauge
-b2see_video_plays{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 5
-b2see_video_plays{account="north",product_type="unknown",sender="unknown"} 0
+# HELP b2see_window_batches Batches in the history window.
+# TYPE b2see_window_batches gauge
+b2see_window_batches{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 2
+b2see_window_batches{account="north",product_type="unknown",sender="unknown"} 1
+# HELP b2see_window_batches_sent Batches in the history window that were sent.
+# TYPE b2see_window_batches_sent gauge
+b2see_window_batches_sent{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 2
+b2see_window_batches_sent{account="north",product_type="unknown",sender="unknown"} 0
+# HELP b2see_window_batches_watched Batches in the history window whose landing page was watched at least once.
+# TYPE b2see_window_batches_watched gauge
+b2see_window_batches_watched{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 2
+b2see_window_batches_watched{account="north",product_type="unknown",sender="unknown"} 0
+# HELP b2see_window_customer_action_value Sum of the customer action prices of the batches in the history window, by state, in the account's currency.
+# TYPE b2see_window_customer_action_value gauge
+b2see_window_customer_action_value{account="north",product_type="aftersales_via_portal",sender="Rory Walsh",state="accepted"} 170
+# HELP b2see_window_customer_actions Batches in the history window by the state of the customer's action.
+# TYPE b2see_window_customer_actions gauge
+b2see_window_customer_actions{account="north",product_type="aftersales_via_portal",sender="Rory Walsh",state="accepted"} 2
+# HELP b2see_window_customer_payment_outcomes Batches in the history window by the outcome of the customer's payment.
+# TYPE b2see_window_customer_payment_outcomes gauge
+b2see_window_customer_payment_outcomes{account="north",outcome="paid",product_type="aftersales_via_portal",sender="Rory Walsh"} 1
+# HELP b2see_window_customer_ratings Batches in the history window by the customer's rating.
+# TYPE b2see_window_customer_ratings gauge
+b2see_window_customer_ratings{account="north",product_type="aftersales_via_portal",rating="5",sender="Rory Walsh"} 2
+# HELP b2see_window_landing_page_watches Landing page watches of the batches in the history window.
+# TYPE b2see_window_landing_page_watches gauge
+b2see_window_landing_page_watches{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 4
+b2see_window_landing_page_watches{account="north",product_type="unknown",sender="unknown"} 0
+# HELP b2see_window_link_clicks Link clicks on the landing pages of the batches in the history window, by link.
+# TYPE b2see_window_link_clicks gauge
+b2see_window_link_clicks{account="north",link="facebook",product_type="aftersales_via_portal",sender="Rory Walsh"} 1
+b2see_window_link_clicks{account="north",link="facebook",product_type="unknown",sender="unknown"} 0
+b2see_window_link_clicks{account="north",link="google",product_type="aftersales_via_portal",sender="Rory Walsh"} 2
+b2see_window_link_clicks{account="north",link="google",product_type="unknown",sender="unknown"} 0
+b2see_window_link_clicks{account="north",link="image",product_type="aftersales_via_portal",sender="Rory Walsh"} 1
+b2see_window_link_clicks{account="north",link="image",product_type="unknown",sender="unknown"} 0
+# HELP b2see_window_time_to_first_watch_seconds Time from sending a batch to the first watch of its landing page, over the batches in the history window.
+# TYPE b2see_window_time_to_first_watch_seconds histogram
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="60"} 0
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="300"} 0
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="900"} 1
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="1800"} 1
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="3600"} 1
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="7200"} 1
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="14400"} 1
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="28800"} 1
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="43200"} 1
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="86400"} 1
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="172800"} 1
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="345600"} 2
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="604800"} 2
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="1.2096e+06"} 2
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="2.592e+06"} 2
+b2see_window_time_to_first_watch_seconds_bucket{account="north",product_type="aftersales_via_portal",le="+Inf"} 2
+b2see_window_time_to_first_watch_seconds_sum{account="north",product_type="aftersales_via_portal"} 259740
+b2see_window_time_to_first_watch_seconds_count{account="north",product_type="aftersales_via_portal"} 2
+# HELP b2see_window_video_plays Video plays of the batches in the history window.
+# TYPE b2see_window_video_plays gauge
+b2see_window_video_plays{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 5
+b2see_window_video_plays{account="north",product_type="unknown",sender="unknown"} 0
 `
 
 var windowMetricNames = []string{
-	"b2see_batches", "b2see_batches_sent", "b2see_batches_watched", "b2see_customer_action_value",
-	"b2see_customer_actions", "b2see_customer_payment_outcomes", "b2see_customer_ratings",
-	"b2see_landing_page_watches", "b2see_link_clicks", "b2see_time_to_first_watch_seconds", "b2see_video_plays",
+	"b2see_window_batches", "b2see_window_batches_sent", "b2see_window_batches_watched", "b2see_window_customer_action_value",
+	"b2see_window_customer_actions", "b2see_window_customer_payment_outcomes", "b2see_window_customer_ratings",
+	"b2see_window_landing_page_watches", "b2see_window_link_clicks", "b2see_window_time_to_first_watch_seconds", "b2see_window_video_plays",
 }
 
 func collectorFor(accounts ...*Account) *Collector {
@@ -166,12 +166,12 @@ func TestWindowMetrics(t *testing.T) {
 func TestSenderLabelOff(t *testing.T) {
 	acc := newTestAccount(&memSource{batches: testBatches()}, func(o *AccountOptions) { o.SenderLabel = false })
 	want := `
-# HELP b2see_batches Batches in the history window.
-# TYPE b2see_batches gauge
-b2see_batches{account="north",product_type="aftersales_via_portal",sender=""} 2
-b2see_batches{account="north",product_type="unknown",sender=""} 1
+# HELP b2see_window_batches Batches in the history window.
+# TYPE b2see_window_batches gauge
+b2see_window_batches{account="north",product_type="aftersales_via_portal",sender=""} 2
+b2see_window_batches{account="north",product_type="unknown",sender=""} 1
 `
-	if err := testutil.CollectAndCompare(collectorFor(acc), strings.NewReader(want), "b2see_batches"); err != nil {
+	if err := testutil.CollectAndCompare(collectorFor(acc), strings.NewReader(want), "b2see_window_batches"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -227,7 +227,7 @@ func TestFailureKeepsLastGoodData(t *testing.T) {
 	c := collectorFor(acc)
 
 	first := gather(t, c)
-	if first["b2see_up"] != 1 || first["b2see_batches,product_type=aftersales_via_portal,sender=Rory Walsh"] != 2 {
+	if first["b2see_up"] != 1 || first["b2see_window_batches,product_type=aftersales_via_portal,sender=Rory Walsh"] != 2 {
 		t.Fatalf("first scrape: %v", first)
 	}
 
@@ -241,11 +241,11 @@ func TestFailureKeepsLastGoodData(t *testing.T) {
 	if second["b2see_scrape_errors_total,reason=bad_body"] != 1 {
 		t.Errorf("bad_body errors = %v", second["b2see_scrape_errors_total,reason=bad_body"])
 	}
-	if _, ok := second["b2see_batches,product_type=new,sender=unknown"]; ok {
+	if _, ok := second["b2see_window_batches,product_type=new,sender=unknown"]; ok {
 		t.Error("a failed read's records were exported")
 	}
 	for k, v := range first {
-		if strings.HasPrefix(k, "b2see_batches") || strings.HasPrefix(k, "b2see_video_plays") {
+		if strings.HasPrefix(k, "b2see_window_batches") || strings.HasPrefix(k, "b2see_window_video_plays") {
 			if second[k] != v {
 				t.Errorf("%s = %v after a failure, was %v", k, second[k], v)
 			}

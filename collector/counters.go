@@ -67,25 +67,27 @@ func observation(o *state.Observation, b *b2see.Batch, senders bool) {
 // of linkNames.
 var linkCounts = [len(linkNames)]int{state.ImageClicks, state.FacebookClicks, state.GoogleClicks}
 
-// collectCounters emits the counters of tr for account.
+// collectCounters emits the counters of tr for account. Those of the
+// batch records have counted since the starting point, when it is known;
+// save failures since the tracker was opened.
 func collectCounters(ch chan<- prometheus.Metric, tr *state.Tracker, account string) {
-	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- constMetric(d, prometheus.CounterValue, v, labels...)
+	st := tr.Status()
+	count := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- counter(d, v, st.Started, labels...)
 	}
 	for _, s := range tr.Totals() {
-		counter(batchesCreatedDesc, float64(s.Created), account, s.ProductType, s.Sender)
-		counter(landingPageWatchesTotalDesc, float64(s.Counts[state.Watches]), account, s.ProductType, s.Sender)
-		counter(videoPlaysTotalDesc, float64(s.Counts[state.Plays]), account, s.ProductType, s.Sender)
+		count(batchesCreatedDesc, float64(s.Created), account, s.ProductType, s.Sender)
+		count(landingPageWatchesTotalDesc, float64(s.Counts[state.Watches]), account, s.ProductType, s.Sender)
+		count(videoPlaysTotalDesc, float64(s.Counts[state.Plays]), account, s.ProductType, s.Sender)
 		for i, c := range linkCounts {
-			counter(linkClicksTotalDesc, float64(s.Counts[c]), account, s.ProductType, s.Sender, linkNames[i])
+			count(linkClicksTotalDesc, float64(s.Counts[c]), account, s.ProductType, s.Sender, linkNames[i])
 		}
 		for _, a := range s.Actions {
-			counter(customerActionsTotalDesc, float64(a.Count), account, s.ProductType, s.Sender, a.State)
-			counter(customerActionValueTotalDesc, a.Value, account, s.ProductType, s.Sender, a.State)
+			count(customerActionsTotalDesc, float64(a.Count), account, s.ProductType, s.Sender, a.State)
+			count(customerActionValueTotalDesc, a.Value, account, s.ProductType, s.Sender, a.State)
 		}
 	}
-	st := tr.Status()
-	counter(countCorrectionsDesc, float64(st.Corrections), account)
+	count(countCorrectionsDesc, float64(st.Corrections), account)
 	if !st.Persistent {
 		return
 	}
@@ -97,5 +99,5 @@ func collectCounters(ch chan<- prometheus.Metric, tr *state.Tracker, account str
 		ok = 1
 	}
 	ch <- constMetric(stateLastSaveSuccessfulDesc, prometheus.GaugeValue, ok, account)
-	counter(stateSaveFailuresDesc, float64(st.SaveFailures), account)
+	ch <- counter(stateSaveFailuresDesc, float64(st.SaveFailures), st.Opened, account)
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -192,9 +193,9 @@ func runFaultCase(t *testing.T, tc faultCase) {
 		// The read may have ended after the scrape that gave up on it:
 		// what it left must be the same.
 		st := e.acc.Summary()
-		if st.Up || st.LastError == "" || float64(st.Batches) != pre.sum("b2see_batches") {
+		if st.Up || st.LastError == "" || float64(st.Batches) != pre.sum("b2see_window_batches") {
 			t.Errorf("after the faulty read: up %v, error %q, %d batches kept, want down with an error and the %v batches of the last good read",
-				st.Up, st.LastError, st.Batches, pre.sum("b2see_batches"))
+				st.Up, st.LastError, st.Batches, pre.sum("b2see_window_batches"))
 		}
 	}
 
@@ -305,11 +306,11 @@ func (e *faultEnv) checkRecovery(t *testing.T, tc faultCase, pre, after, twin se
 			plays += r.VideoPlayCount
 		}
 	}
-	if got := after.sum("b2see_batches"); got != float64(len(ids)) {
-		t.Errorf("b2see_batches sum to %v, the fake has %d batches", got, len(ids))
+	if got := after.sum("b2see_window_batches"); got != float64(len(ids)) {
+		t.Errorf("b2see_window_batches sum to %v, the fake has %d batches", got, len(ids))
 	}
-	if got := after.sum("b2see_video_plays"); got != float64(plays) {
-		t.Errorf("b2see_video_plays sum to %v, the fake has %d plays", got, plays)
+	if got := after.sum("b2see_window_video_plays"); got != float64(plays) {
+		t.Errorf("b2see_window_video_plays sum to %v, the fake has %d plays", got, plays)
 	}
 }
 
@@ -572,11 +573,11 @@ func isCounter(key string) bool {
 
 // The window's gauges: what the last good read saw.
 var windowGauges = map[string]bool{
-	"b2see_batches": true, "b2see_batches_sent": true, "b2see_batches_watched": true,
-	"b2see_landing_page_watches": true, "b2see_video_plays": true, "b2see_link_clicks": true,
-	"b2see_customer_actions": true, "b2see_customer_action_value": true,
-	"b2see_customer_payment_outcomes": true, "b2see_customer_ratings": true,
-	"b2see_time_to_first_watch_seconds": true,
+	"b2see_window_batches": true, "b2see_window_batches_sent": true, "b2see_window_batches_watched": true,
+	"b2see_window_landing_page_watches": true, "b2see_window_video_plays": true, "b2see_window_link_clicks": true,
+	"b2see_window_customer_actions": true, "b2see_window_customer_action_value": true,
+	"b2see_window_customer_payment_outcomes": true, "b2see_window_customer_ratings": true,
+	"b2see_window_time_to_first_watch_seconds": true,
 }
 
 var statusGauges = map[string]bool{"b2see_batch_status": true, "b2see_batches_timed_out": true}
@@ -629,13 +630,22 @@ func sameSeries(t *testing.T, when string, keep func(string) bool, want, got ser
 			t.Errorf("%s: unexpected %s", when, k)
 		case g == nil:
 			t.Errorf("%s: %s is missing", when, k)
-		case w.String() != g.String():
+		case samples(w) != samples(g):
 			t.Errorf("%s: %s is %v, want %v", when, k, g, w)
 		}
 	}
 	if n == 0 {
 		t.Errorf("%s: no series to compare", when)
 	}
+}
+
+// createdTimestamp is how a metric's text shows its created timestamp.
+var createdTimestamp = regexp.MustCompile(`\s*created_timestamp:\{[^}]*\}`)
+
+// samples is m without its created timestamp, which tells the account
+// from its twin (each started counting when it was made), not the data.
+func samples(m *dto.Metric) string {
+	return createdTimestamp.ReplaceAllString(m.String(), "")
 }
 
 func sameFiles(t *testing.T, want, got map[string][]byte) {

@@ -1,6 +1,10 @@
 package collector
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 const namespace = "b2see"
 
@@ -41,6 +45,33 @@ func newDesc(name, help string, labels []string, extra ...string) *prometheus.De
 	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, all, nil)
 }
 
+// counter returns a counter metric, with its created timestamp when known
+// (not zero): the time since which it has counted, which lets Prometheus
+// tell a counter's start from a reset.
+func counter(d *prometheus.Desc, v float64, created time.Time, labels ...string) prometheus.Metric {
+	if created.IsZero() {
+		return constMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	m, err := prometheus.NewConstMetricWithCreatedTimestamp(d, prometheus.CounterValue, v, created, labels...)
+	if err != nil {
+		return prometheus.NewInvalidMetric(d, err)
+	}
+	return m
+}
+
+// constHistogramCreated is constHistogram with the time since which the
+// histogram has counted, when known (not zero).
+func constHistogramCreated(d *prometheus.Desc, count uint64, sum float64, buckets map[float64]uint64, created time.Time, labels ...string) prometheus.Metric {
+	if created.IsZero() {
+		return constHistogram(d, count, sum, buckets, labels...)
+	}
+	m, err := prometheus.NewConstHistogramWithCreatedTimestamp(d, count, sum, buckets, created, labels...)
+	if err != nil {
+		return prometheus.NewInvalidMetric(d, err)
+	}
+	return m
+}
+
 var (
 	upDesc = newDesc("up",
 		"1 if the last read of the account's Batch Data API succeeded, 0 if it failed.",
@@ -64,27 +95,27 @@ var (
 		"Duration of requests to the B2see APIs, body included.",
 		[]string{labelAccount}, "endpoint")
 
-	batchesDesc = newDesc("batches",
+	batchesDesc = newDesc("window_batches",
 		"Batches in the history window.", seriesLabels)
-	batchesSentDesc = newDesc("batches_sent",
+	batchesSentDesc = newDesc("window_batches_sent",
 		"Batches in the history window that were sent.", seriesLabels)
-	batchesWatchedDesc = newDesc("batches_watched",
+	batchesWatchedDesc = newDesc("window_batches_watched",
 		"Batches in the history window whose landing page was watched at least once.", seriesLabels)
-	landingPageWatchesDesc = newDesc("landing_page_watches",
+	landingPageWatchesDesc = newDesc("window_landing_page_watches",
 		"Landing page watches of the batches in the history window.", seriesLabels)
-	videoPlaysDesc = newDesc("video_plays",
+	videoPlaysDesc = newDesc("window_video_plays",
 		"Video plays of the batches in the history window.", seriesLabels)
-	linkClicksDesc = newDesc("link_clicks",
+	linkClicksDesc = newDesc("window_link_clicks",
 		"Link clicks on the landing pages of the batches in the history window, by link.", seriesLabels, "link")
-	customerActionsDesc = newDesc("customer_actions",
+	customerActionsDesc = newDesc("window_customer_actions",
 		"Batches in the history window by the state of the customer's action.", seriesLabels, "state")
-	customerActionValueDesc = newDesc("customer_action_value",
+	customerActionValueDesc = newDesc("window_customer_action_value",
 		"Sum of the customer action prices of the batches in the history window, by state, in the account's currency.", seriesLabels, "state")
-	paymentOutcomesDesc = newDesc("customer_payment_outcomes",
+	paymentOutcomesDesc = newDesc("window_customer_payment_outcomes",
 		"Batches in the history window by the outcome of the customer's payment.", seriesLabels, "outcome")
-	ratingsDesc = newDesc("customer_ratings",
+	ratingsDesc = newDesc("window_customer_ratings",
 		"Batches in the history window by the customer's rating.", seriesLabels, "rating")
-	timeToFirstWatchDesc = newDesc("time_to_first_watch_seconds",
+	timeToFirstWatchDesc = newDesc("window_time_to_first_watch_seconds",
 		"Time from sending a batch to the first watch of its landing page, over the batches in the history window.",
 		[]string{labelAccount, labelProductType})
 
@@ -105,7 +136,7 @@ var (
 		[]string{labelAccount})
 )
 
-// Link label values of b2see_link_clicks.
+// Link label values of b2see_window_link_clicks.
 var linkNames = [3]string{"image", "facebook", "google"}
 
 // timeToFirstWatchBuckets span a minute to a month: customers open a video

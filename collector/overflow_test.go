@@ -66,14 +66,14 @@ func TestHugeCountsSaturate(t *testing.T) {
 		VideoPlayCount: math.MinInt64, ImageLinkClicks: -1, FacebookClicks: math.MinInt64, GoogleClicks: -1}
 	two := scrape(1, acc, small, hugeBatch(2), negative, hugeBatch(3))
 	checkSane(t, "two huge batches", first, two)
-	for _, key := range []string{"b2see_video_plays" + p, "b2see_landing_page_watches" + p,
-		"b2see_link_clicks,link=image" + p, "b2see_link_clicks,link=facebook" + p, "b2see_link_clicks,link=google" + p} {
+	for _, key := range []string{"b2see_window_video_plays" + p, "b2see_window_landing_page_watches" + p,
+		"b2see_window_link_clicks,link=image" + p, "b2see_window_link_clicks,link=facebook" + p, "b2see_window_link_clicks,link=google" + p} {
 		if two[key] != maxInt {
 			t.Errorf("two huge batches: %s = %v, want %v", key, two[key], maxInt)
 		}
 	}
-	if v := two["b2see_customer_action_value"+p+",state=accepted"]; v != math.MaxFloat64 {
-		t.Errorf("two prices of 1.7e308: b2see_customer_action_value = %v, want %v", v, math.MaxFloat64)
+	if v := two["b2see_window_customer_action_value"+p+",state=accepted"]; v != math.MaxFloat64 {
+		t.Errorf("two prices of 1.7e308: b2see_window_customer_action_value = %v, want %v", v, math.MaxFloat64)
 	}
 	if v := two["b2see_customer_action_value_total"+p+",state=accepted"]; v != math.MaxFloat64 {
 		t.Errorf("two prices of 1.7e308: b2see_customer_action_value_total = %v, want %v", v, math.MaxFloat64)

@@ -51,13 +51,13 @@ func TestRatingsShareSeries(t *testing.T) {
 	}
 	acc := newTestAccount(&memSource{batches: batches}, func(o *AccountOptions) { o.SenderLabel = false })
 	want := `
-# HELP b2see_customer_ratings Batches in the history window by the customer's rating.
-# TYPE b2see_customer_ratings gauge
-b2see_customer_ratings{account="north",product_type="p",rating="0",sender=""} 3
-b2see_customer_ratings{account="north",product_type="p",rating="5",sender=""} 2
-b2see_customer_ratings{account="north",product_type="p",rating="out_of_range",sender=""} 2
+# HELP b2see_window_customer_ratings Batches in the history window by the customer's rating.
+# TYPE b2see_window_customer_ratings gauge
+b2see_window_customer_ratings{account="north",product_type="p",rating="0",sender=""} 3
+b2see_window_customer_ratings{account="north",product_type="p",rating="5",sender=""} 2
+b2see_window_customer_ratings{account="north",product_type="p",rating="out_of_range",sender=""} 2
 `
-	if err := testutil.CollectAndCompare(collectorFor(acc), strings.NewReader(want), "b2see_customer_ratings"); err != nil {
+	if err := testutil.CollectAndCompare(collectorFor(acc), strings.NewReader(want), "b2see_window_customer_ratings"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -727,6 +727,10 @@ func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now
 		}
 	}
 	failures, timeouts, owed, dirty := t.mem.failures, t.mem.timeouts, t.owed, t.dirty
+	var since time.Time // when the counts started, once known
+	if t.mem.since != 0 {
+		since = time.Unix(t.mem.since, 0)
+	}
 	t.mu.Unlock()
 
 	for k, n := range counts {
@@ -736,8 +740,8 @@ func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now
 		gauge(batchesTimedOutDesc, float64(timedOutNow), account)
 	}
 	gauge(batchStatusPendingLookupsDesc, float64(owed), account)
-	ch <- constMetric(batchFailuresDesc, prometheus.CounterValue, float64(failures), account)
-	ch <- constMetric(batchTimeoutsDesc, prometheus.CounterValue, float64(timeouts), account)
+	ch <- counter(batchFailuresDesc, float64(failures), since, account)
+	ch <- counter(batchTimeoutsDesc, float64(timeouts), since, account)
 	if dirty {
 		t.saveIfDirty()
 	}

@@ -349,8 +349,8 @@ func TestStatusDeadlineCarriesOver(t *testing.T) {
 	if time.Now().After(deadline) {
 		t.Errorf("the scrape answered %v after its deadline", time.Since(deadline))
 	}
-	if m["b2see_up"] != 1 || m["b2see_batches,product_type=aftersales_via_portal,sender=unknown"] != 15 {
-		t.Errorf("engagement metrics: up %v, batches %v", m["b2see_up"], m["b2see_batches,product_type=aftersales_via_portal,sender=unknown"])
+	if m["b2see_up"] != 1 || m["b2see_window_batches,product_type=aftersales_via_portal,sender=unknown"] != 15 {
+		t.Errorf("engagement metrics: up %v, batches %v", m["b2see_up"], m["b2see_window_batches,product_type=aftersales_via_portal,sender=unknown"])
 	}
 	if m["b2see_batch_status,phase=succeeded,status=completed"] != 5 {
 		t.Errorf("completed = %v, want 5", m["b2see_batch_status,phase=succeeded,status=completed"])

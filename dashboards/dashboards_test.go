@@ -416,13 +416,16 @@ func TestPromQL(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "      # %s / %s / %s\n      - record: dashboard:query:%d\n        expr: %s\n", q.Dashboard, q.Panel, q.RefID, i, quoted)
 	}
-	promtool := progtest.Require(t, "promtool")
 	path := filepath.Join(t.TempDir(), "queries.yml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.CommandContext(t.Context(), promtool, "check", "rules", path).CombinedOutput()
-	if err != nil {
-		t.Errorf("promtool check rules: %v\n%s", err, out)
+	for _, p := range progtest.Prometheuses {
+		t.Run(p.Name, func(t *testing.T) {
+			out, err := exec.CommandContext(t.Context(), p.Promtool(t), "check", "rules", path).CombinedOutput()
+			if err != nil {
+				t.Errorf("promtool check rules: %v\n%s", err, out)
+			}
+		})
 	}
 }

@@ -27,8 +27,9 @@ import (
 //	trailer  CRC-32C of header and body, u32
 //
 // little-endian, with varints for the numbers. Meta holds the account's
-// name (checked on load), the save time, the corrections, flags and the
-// scope of the answers; series
+// name (checked on load), the save time, the corrections, flags, the
+// scope of the answers and when counting started (a field files written
+// before it lack, read as unknown); series
 // their totals; batches their high-water marks and last values, as deltas. The length in the header
 // catches every truncation, the CRC every corrupted byte. Product types,
 // senders and states are stored once, in the strings section, and referred
@@ -185,6 +186,7 @@ func (t *Tracker) marshal(now time.Time) ([]byte, int) {
 	}
 	meta = binary.AppendUvarint(meta, flags)
 	meta = appendString(meta, t.opts.Scope)
+	meta = binary.AppendVarint(meta, t.started)
 
 	var ser []byte
 	ser = binary.AppendUvarint(ser, uint64(len(t.series)))
@@ -458,6 +460,12 @@ func (t *Tracker) decodeMeta(d *decoder) (int64, error) {
 	}
 	t.fresh = flags&flagStarted == 0
 	scope := d.string("scope")
+	// Files written before the start time was kept end here.
+	if len(d.b) > 0 {
+		if t.started = d.time("start time", d.varint("start time")); t.started < 0 {
+			d.fail("start time")
+		}
+	}
 	if err := d.done("meta"); err != nil {
 		return 0, err
 	}

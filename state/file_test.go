@@ -222,3 +222,50 @@ func TestUnreadableFile(t *testing.T) {
 		t.Fatalf("saving after moving the unreadable file aside: %v", err)
 	}
 }
+
+// TestStartTimeSurvivesRestart: the starting point's time, the counters'
+// created timestamp, is saved and loaded; a rescope keeps it.
+func TestStartTimeSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	tr := Open(Options{Dir: dir, Account: "acme", Scope: "a"})
+	if st := tr.Status(); !st.Started.IsZero() {
+		t.Fatalf("started %v before the starting point", st.Started)
+	}
+	run(t, tr, t0, step{records: []Observation{obs(1, 2, "", 0)}}, step{records: []Observation{obs(1, 3, "", 0)}})
+	if got := tr.Status().Started; !got.Equal(t0) {
+		t.Fatalf("started %v, want the starting point %v", got, t0)
+	}
+	re := Open(Options{Dir: dir, Account: "acme", Scope: "b"})
+	run(t, re, t0.Add(time.Hour), step{records: []Observation{obs(1, 4, "", 0)}})
+	if got := re.Status().Started; !got.Equal(t0) {
+		t.Errorf("after a restart and a new scope, started %v, want %v", got, t0)
+	}
+}
+
+// TestLoadsFileWithoutStartTime loads a file written before the start time
+// was saved: counting goes on, with the start unknown.
+func TestLoadsFileWithoutStartTime(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "before-start-time.state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(Path(dir, "acme"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	tr := Open(Options{Dir: dir, Account: "acme", Window: 30 * 24 * time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	want, _ := filled(t, t.TempDir())
+	if got := flat(tr); !reflect.DeepEqual(got, flat(want)) {
+		t.Fatalf("loaded %v, want %v\nlogs: %s", got, flat(want), logs.String())
+	}
+	if st := tr.Status(); !st.Started.IsZero() || st.LastSave.IsZero() {
+		t.Errorf("status %+v: want the save time and no start time", st)
+	}
+	// Saved again, the file still has no start time to give.
+	run(t, tr, t0.Add(time.Hour), step{records: []Observation{obs(1, 11, "accepted", 20)}})
+	re := Open(Options{Dir: dir, Account: "acme", Window: 30 * 24 * time.Hour})
+	if st := re.Status(); !st.Started.IsZero() || flat(re)["watches svc/alice"] != flat(tr)["watches svc/alice"] {
+		t.Errorf("after a save and a restart: status %+v, counters %v", st, flat(re))
+	}
+}

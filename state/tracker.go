@@ -127,6 +127,11 @@ type Tracker struct {
 	dirty       bool      // changed since the last successful save
 	touched     bool      // batches seen since the last successful save
 
+	// started is when counting started, the starting point, in Unix
+	// seconds; 0 when unknown, as in files saved before it was recorded.
+	started int64
+	opened  time.Time // when this process opened the tracker; never changes
+
 	saveMu       sync.Mutex // serialises writes of the file
 	lastSave     time.Time  // last successful save, or the loaded file's
 	lastSaveOK   bool
@@ -188,6 +193,7 @@ func Open(opts Options) *Tracker {
 		t.path = Path(opts.Dir, opts.Account)
 		t = t.load()
 	}
+	t.opened = time.Now()
 	return t
 }
 
@@ -323,6 +329,9 @@ func (t *Tracker) apply(obs []Observation, now time.Time) {
 	var next int32 // where the next record's batch likely is
 	baseline := t.fresh || t.rescoped
 	if baseline {
+		if t.fresh {
+			t.started = seen
+		}
 		t.fresh, t.rescoped = false, false
 		t.dirty = true // so that a restart does not take a new starting point
 	}
@@ -507,15 +516,25 @@ type Status struct {
 	SaveFailures uint64
 	Corrections  uint64 // times an upstream count went down
 	Batches      int    // batches remembered
+	// Started is when the totals and corrections started counting: the
+	// starting point. Zero when unknown: before it, or for state saved
+	// before it was recorded.
+	Started time.Time
+	// Opened is when this process opened the tracker, since when
+	// SaveFailures counts.
+	Opened time.Time
 }
 
 // Status reports the tracker's health.
 func (t *Tracker) Status() Status {
 	t.saveMu.Lock()
-	s := Status{Persistent: t.path != "", LastSave: t.lastSave, LastSaveOK: t.lastSaveOK, SaveFailures: t.saveFailures}
+	s := Status{Persistent: t.path != "", LastSave: t.lastSave, LastSaveOK: t.lastSaveOK, SaveFailures: t.saveFailures, Opened: t.opened}
 	t.saveMu.Unlock()
 	t.mu.Lock()
 	s.Corrections, s.Batches = t.corrections, len(t.batches)
+	if t.started != 0 {
+		s.Started = time.Unix(t.started, 0)
+	}
 	t.mu.Unlock()
 	return s
 }

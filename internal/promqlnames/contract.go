@@ -17,20 +17,20 @@ var Contract = []string{
 	"b2see_scrape_errors_total",
 
 	// Window gauges: records in the last days_of_history days.
-	"b2see_batches",
-	"b2see_batches_sent",
-	"b2see_batches_watched",
-	"b2see_landing_page_watches",
-	"b2see_video_plays",
-	"b2see_link_clicks",
-	"b2see_customer_actions",
-	"b2see_customer_action_value",
-	"b2see_customer_payment_outcomes",
-	"b2see_customer_ratings",
+	"b2see_window_batches",
+	"b2see_window_batches_sent",
+	"b2see_window_batches_watched",
+	"b2see_window_landing_page_watches",
+	"b2see_window_video_plays",
+	"b2see_window_link_clicks",
+	"b2see_window_customer_actions",
+	"b2see_window_customer_action_value",
+	"b2see_window_customer_payment_outcomes",
+	"b2see_window_customer_ratings",
 
-	"b2see_time_to_first_watch_seconds_bucket",
-	"b2see_time_to_first_watch_seconds_sum",
-	"b2see_time_to_first_watch_seconds_count",
+	"b2see_window_time_to_first_watch_seconds_bucket",
+	"b2see_window_time_to_first_watch_seconds_sum",
+	"b2see_window_time_to_first_watch_seconds_count",
 
 	// True counters.
 	"b2see_batches_created_total",
