@@ -49,7 +49,7 @@ func TestUnfitLabelValueIsLeftOutNotPanicked(t *testing.T) {
 		}
 		for _, want := range []string{
 			`b2see_up{account="north"} 1`,
-			`b2see_batches{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 2`,
+			`b2see_window_batches{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 2`,
 			`b2see_batches_created_total{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 0`,
 		} {
 			if !strings.Contains(body, want) {
