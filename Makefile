@@ -5,6 +5,7 @@
 #   make lint      gofmt, go vet, staticcheck and promtool's checks of the rules
 #   make release   static binaries for every platform below, their archives and
 #                  checksums in $(DIST)
+#   make docker    the container image, from a static Linux binary (Dockerfile)
 #   make clean     remove what the targets above wrote
 #
 # Every binary is static (CGO_ENABLED=0), built with -trimpath, and stamped
@@ -15,6 +16,7 @@
 GO          ?= go
 PROMTOOL    ?= promtool
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo "$$($(GO) env GOPATH)/bin/staticcheck")
+DOCKER      ?= docker
 
 NAME     := b2see_exporter
 VERSION  := $(shell cat VERSION)
@@ -27,13 +29,22 @@ BUILD_USER ?= $(shell whoami)@$(shell hostname)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 BUILD_DATE ?= $(shell date -u -d "@$(SOURCE_DATE_EPOCH)" +%Y%m%d-%H:%M:%S 2>/dev/null || date -u -r "$(SOURCE_DATE_EPOCH)" +%Y%m%d-%H:%M:%S)
 
-# BUILD holds the binaries, one directory per platform; DIST the release archives. Both may be set elsewhere, as the
+# BUILD holds the binaries, one directory per platform, and the container
+# image's files; DIST the release archives. Both may be set elsewhere, as the
 # tests do.
 BUILD ?= .build
 DIST  ?= dist
 
 # Platforms are os-arch; armv7 is GOARCH=arm with GOARM=7.
 PLATFORMS := linux-amd64 linux-arm64 linux-armv7 darwin-amd64 darwin-arm64 windows-amd64
+
+# The image is built for DOCKER_ARCH (amd64, arm64 or armv7) and tagged
+# $(DOCKER_IMAGE):$(VERSION). Its CA certificates are the build machine's.
+DOCKER_ARCH  ?= $(shell $(GO) env GOARCH)
+DOCKER_IMAGE ?= b2see_exporter
+CA_BUNDLE    ?= $(firstword $(wildcard /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem))
+# The image's user; the Dockerfile's USER and --chown name the same.
+IMAGE_USER := 10133
 
 VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) \
@@ -52,7 +63,7 @@ goarm  = $(if $(filter armv7,$(call arch,$(1))),7,)
 CONTENTS := LICENSE NOTICE README.md $(sort $(wildcard alerts/*.yml)) alerts/RUNBOOK.md $(sort $(wildcard dashboards/*.json))
 ARCHIVES := $(foreach p,$(PLATFORMS),$(DIST)/$(NAME)-$(VERSION).$(p).$(if $(filter windows-%,$(p)),zip,tar.gz))
 
-.PHONY: build test lint release clean FORCE
+.PHONY: build test lint release docker clean FORCE
 # The binaries are built by pattern rules; keep them after the archives are made.
 .SECONDARY:
 
@@ -94,6 +105,22 @@ $(DIST)/$(NAME)-$(VERSION).%.zip: $(BUILD)/%/$(NAME).exe $(CONTENTS)
 
 $(DIST)/sha256sums.txt: $(ARCHIVES)
 	$(GO) run ./release sums -o $@ $^
+
+docker: $(BUILD)/linux-$(DOCKER_ARCH)/$(NAME) $(BUILD)/rootfs
+	$(DOCKER) build -f Dockerfile \
+		--platform linux/$(call goarch,linux-$(DOCKER_ARCH))$(if $(call goarm,linux-$(DOCKER_ARCH)),/v7) \
+		--build-arg ARCH=$(DOCKER_ARCH) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+		-t $(DOCKER_IMAGE):$(VERSION) $(BUILD)
+
+# The image's files besides the binary, staged anew each time.
+$(BUILD)/rootfs: FORCE
+	@test -n "$(CA_BUNDLE)" || { echo "no CA bundle found: install ca-certificates or set CA_BUNDLE"; exit 1; }
+	rm -rf $@ $(BUILD)/volume
+	mkdir -p $@/etc/ssl/certs $(BUILD)/volume
+	cp $(CA_BUNDLE) $@/etc/ssl/certs/ca-certificates.crt
+	cp LICENSE NOTICE $@/
+	printf 'root:x:0:0:root:/:/sbin/nologin\n$(NAME):x:$(IMAGE_USER):$(IMAGE_USER):$(NAME):/data:/sbin/nologin\n' > $@/etc/passwd
+	printf 'root:x:0:\n$(NAME):x:$(IMAGE_USER):\n' > $@/etc/group
 
 clean:
 	rm -rf $(BUILD) $(DIST) $(NAME)
