@@ -32,6 +32,13 @@ func requireRoot(t *testing.T) {
 	t.Skip("this test needs root (chroot and a change of user)")
 }
 
+// imageUser and imageVolume are the image's user and state volume, as the
+// README names them.
+const (
+	imageUser   = "10133"
+	imageVolume = "/data"
+)
+
 // imageConfig is what the test reads of `podman image inspect`.
 type imageConfig struct {
 	Os, Architecture string
@@ -152,8 +159,8 @@ func checkImageConfig(t *testing.T, img imageConfig, version, revision string) (
 	if len(c.Entrypoint) == 0 || filepath.Base(c.Entrypoint[0]) != "b2see_exporter" {
 		t.Fatalf("entrypoint %q, want the exporter, so that arguments to `docker run` are its flags", c.Entrypoint)
 	}
-	if len(c.Volumes) != 1 {
-		t.Fatalf("volumes %v, want one for the state", c.Volumes)
+	if _, ok := c.Volumes[imageVolume]; !ok || len(c.Volumes) != 1 {
+		t.Fatalf("volumes %v, want %s for the state", c.Volumes, imageVolume)
 	}
 	for v := range c.Volumes {
 		if !slices.Contains(c.Cmd, "--storage.path="+v) {
@@ -165,6 +172,9 @@ func checkImageConfig(t *testing.T, img imageConfig, version, revision string) (
 	gid64, err2 := strconv.ParseUint(g, 10, 32)
 	if !ok || err1 != nil || err2 != nil || uid64 == 0 || gid64 == 0 {
 		t.Fatalf("USER %q, want a numeric uid:gid other than root's (Kubernetes' runAsNonRoot checks numbers)", c.User)
+	}
+	if u != imageUser {
+		t.Errorf("USER %q, want %s, the user the README names", c.User, imageUser)
 	}
 	for k, want := range map[string]string{
 		"org.opencontainers.image.version":  version,

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,5 +63,32 @@ func checkNoticeCopied(t *testing.T, notice, module, file string) {
 		if line := strings.TrimSpace(sc.Text()); strings.HasPrefix(line, "Copyright") && !strings.Contains(notice, line) {
 			t.Errorf("NOTICE lacks %s's %q", module, line)
 		}
+	}
+}
+
+// apacheLicenseSHA256 is the SHA-256 of the Apache License 2.0 as the
+// Prometheus projects ship it: apache.org's text without its first, blank
+// line.
+const apacheLicenseSHA256 = "c71d239df91726fc519c6eb72d318ec65820627232b2f796219e87dcf35d0ab4"
+
+// TestLicense checks that LICENSE is the licence's standard text, word for
+// word, so that tools that detect licences name it, and that SECURITY.md
+// sends reports where the README says.
+func TestLicense(t *testing.T) {
+	root := repoRoot(t)
+	license, err := os.ReadFile(filepath.Join(root, "LICENSE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := sha256.Sum256(license); hex.EncodeToString(h[:]) != apacheLicenseSHA256 {
+		t.Errorf("LICENSE is not the standard text of the Apache License 2.0 (SHA-256 %x)", h)
+	}
+	security, err := os.ReadFile(filepath.Join(root, "SECURITY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const reporting = "https://github.com/b2see-exporter/b2see_exporter/security/advisories/new"
+	if !strings.Contains(string(security), reporting) {
+		t.Errorf("SECURITY.md does not point at the private vulnerability reporting, %s", reporting)
 	}
 }

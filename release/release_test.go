@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/b2see-exporter/b2see_exporter/internal/progtest"
 )
 
 // platforms are the release's os-arch pairs, as the archives name them.
@@ -55,6 +57,8 @@ func TestRelease(t *testing.T) {
 	runMake(t, "release", "DIST="+dist, "BUILD="+filepath.Join(tmp, "build"))
 
 	archives := checkSums(t, dist, version)
+	checkSha256sum(t, dist, archiveName(version, "linux-amd64"))
+	checkReproducible(t, dist, archiveName(version, "linux-amd64"))
 	for _, p := range platforms {
 		t.Run(p, func(t *testing.T) {
 			names, files := readArchive(t, archiveName(version, p), archives[archiveName(version, p)])
@@ -105,6 +109,48 @@ func wantStamps(t *testing.T) stamps {
 	}
 	when := time.Unix(sec, 0).UTC()
 	return stamps{versionFile(t), gitHead(t), when, when.Format("20060102-15:04:05")}
+}
+
+// checkSha256sum checks one downloaded archive as the README says, with
+// sha256sum -c --ignore-missing beside it.
+func checkSha256sum(t *testing.T, dist, archive string) {
+	t.Helper()
+	sha256sum := progtest.Require(t, "sha256sum")
+	dir := t.TempDir()
+	for _, f := range []string{archive, "sha256sums.txt"} {
+		data, err := os.ReadFile(filepath.Join(dist, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.CommandContext(t.Context(), sha256sum, "-c", "--ignore-missing", "sha256sums.txt")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), archive+": OK") {
+		t.Errorf("sha256sum -c --ignore-missing: %v\n%s", err, out)
+	}
+}
+
+// checkReproducible builds one archive again, elsewhere, and wants the same
+// bytes: no path, time or order of the build may reach it.
+func checkReproducible(t *testing.T, dist, archive string) {
+	t.Helper()
+	tmp := t.TempDir()
+	again := filepath.Join(tmp, "dist-again")
+	runMake(t, "DIST="+again, "BUILD="+filepath.Join(tmp, "build-again"), filepath.Join(again, archive))
+	first, err := os.ReadFile(filepath.Join(dist, archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := os.ReadFile(filepath.Join(again, archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, second) {
+		t.Errorf("%s differs between two builds of the same commit", archive)
+	}
 }
 
 // checkSums verifies sha256sums.txt against the files in dist, which must
