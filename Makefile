@@ -107,7 +107,7 @@ $(DIST)/sha256sums.txt: $(ARCHIVES)
 	$(GO) run ./release sums -o $@ $^
 
 docker: $(BUILD)/linux-$(DOCKER_ARCH)/$(NAME) $(BUILD)/rootfs
-	$(DOCKER) build -f Dockerfile \
+	$(DOCKER) build -f $(CURDIR)/Dockerfile \
 		--platform linux/$(call goarch,linux-$(DOCKER_ARCH))$(if $(call goarm,linux-$(DOCKER_ARCH)),/v7) \
 		--build-arg ARCH=$(DOCKER_ARCH) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
 		-t $(DOCKER_IMAGE):$(VERSION) $(BUILD)
