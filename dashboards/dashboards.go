@@ -78,8 +78,9 @@ func Queries() ([]Query, error) {
 }
 
 // defaults are the values Expand gives Grafana's variables that vars does
-// not set: short built-in intervals, and ".*" for the dashboards' own job,
-// instance and account variables, which the queries match with =~.
+// not set: short built-in intervals, and ".+", the value of All, for the
+// dashboards' own job, instance and account variables, which the queries
+// match with =~.
 var defaults = map[string]string{
 	"__rate_interval": "1m",
 	"__interval":      "1m",
@@ -87,9 +88,9 @@ var defaults = map[string]string{
 	"__range":         "1h",
 	"__range_s":       "3600",
 	"__range_ms":      "3600000",
-	"job":             ".*",
-	"instance":        ".*",
-	"account":         ".*",
+	"job":             ".+",
+	"instance":        ".+",
+	"account":         ".+",
 	"datasource":      "prometheus",
 }
 
@@ -99,8 +100,9 @@ var variableRE = regexp.MustCompile(`\$(?:\{([A-Za-z0-9_]+)(?::[^}]*)?\}|([A-Za-
 // ${name:format}) with their values from vars. Variables vars does not set
 // take defaults that make the expression runnable: $__rate_interval and
 // $__interval become 1m, $__range 1h (and $__range_s, $__range_ms alike),
-// $job, $instance and $account ".*", and $datasource "prometheus". Any other
-// variable is left as it is, so that a check can notice it.
+// $job, $instance and $account ".+" (what All selects), and $datasource
+// "prometheus". Any other variable is left as it is, so that a check can
+// notice it.
 func Expand(expr string, vars map[string]string) string {
 	return variableRE.ReplaceAllStringFunc(expr, func(m string) string {
 		sub := variableRE.FindStringSubmatch(m)

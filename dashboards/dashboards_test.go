@@ -102,8 +102,8 @@ func TestVariables(t *testing.T) {
 				filters []string
 				multi   bool
 			}{
-				{"job", nil, false},
-				{"instance", []string{`job=~"$job"`}, false},
+				{"job", nil, true},
+				{"instance", []string{`job=~"$job"`}, true},
 				{"account", []string{`job=~"$job"`, `instance=~"$instance"`}, true},
 			}
 			for _, tt := range tests {
@@ -130,8 +130,8 @@ func TestVariables(t *testing.T) {
 				if tt.multi && (v["multi"] != true || v["includeAll"] != true) {
 					t.Errorf("variable %s: want multi-value with All", tt.name)
 				}
-				if v["includeAll"] == true && v["allValue"] != ".*" {
-					t.Errorf("variable %s: allValue %v, want .* so All stays a short regex", tt.name, v["allValue"])
+				if v["includeAll"] == true && v["allValue"] != ".+" {
+					t.Errorf("variable %s: allValue %v, want .+ so All stays a short regex", tt.name, v["allValue"])
 				}
 			}
 		})
@@ -381,7 +381,7 @@ func TestExpand(t *testing.T) {
 		vars map[string]string
 		want string
 	}{
-		{"defaults", `rate(x{job=~"$job",account=~"${account}"}[$__rate_interval])`, nil, `rate(x{job=~".*",account=~".*"}[1m])`},
+		{"defaults", `rate(x{job=~"$job",account=~"${account}"}[$__rate_interval])`, nil, `rate(x{job=~".+",account=~".+"}[1m])`},
 		{"given values win", `x{instance=~"$instance"}[$__range]`, map[string]string{"instance": "127.0.0.1:9899", "__range": "6h"}, `x{instance=~"127.0.0.1:9899"}[6h]`},
 		{"longest name", `$__range_s + $__range`, nil, `3600 + 1h`},
 		{"format suffix", `x{account=~"${account:regex}"}`, map[string]string{"account": "a|b"}, `x{account=~"a|b"}`},
