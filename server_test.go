@@ -60,18 +60,13 @@ func serveForTest(t *testing.T, handler http.Handler, limits serverLimits, maxCo
 		t.Fatal(err)
 	}
 	srv := newServer(handler, limits)
-	var mu sync.Mutex
-	var open, most int
-	srv.ConnState = func(_ net.Conn, st http.ConnState) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch st {
-		case http.StateNew:
-			open++
-			most = max(most, open)
-		case http.StateClosed, http.StateHijacked:
-			open--
-		}
+	// Connections are counted where the cap is kept: open once accepted,
+	// closed before the close that frees their place under the cap. The
+	// server's ConnState hook reports StateClosed only after that close, so
+	// a count kept there would see a new connection before the old one left.
+	counter := &connCounter{}
+	for i, l := range ls {
+		ls[i] = &countingListener{Listener: l, c: counter}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -79,7 +74,51 @@ func serveForTest(t *testing.T, handler http.Handler, limits serverLimits, maxCo
 		web.ServeMultiple(ls, srv, flags, slog.New(slog.DiscardHandler))
 	}()
 	t.Cleanup(func() { srv.Close(); <-done })
-	return ls[0].Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return most }
+	return ls[0].Addr().String(), counter.peak
+}
+
+// connCounter counts a listener's open connections and their most at once.
+type connCounter struct {
+	mu         sync.Mutex
+	open, most int
+}
+
+func (c *connCounter) add(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.open += n
+	c.most = max(c.most, c.open)
+}
+
+func (c *connCounter) peak() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.most
+}
+
+type countingListener struct {
+	net.Listener
+	c *connCounter
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.c.add(1)
+	return &countingConn{Conn: conn, c: l.c}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	c    *connCounter
+	once sync.Once
+}
+
+func (c *countingConn) Close() error {
+	c.once.Do(func() { c.c.add(-1) })
+	return c.Conn.Close()
 }
 
 // rawGet sends a GET of path on conn and reads the answer's status line
