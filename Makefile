@@ -63,7 +63,7 @@ goarm  = $(if $(filter armv7,$(call arch,$(1))),7,)
 CONTENTS := LICENSE NOTICE README.md CHANGELOG.md $(sort $(wildcard alerts/*.yml)) alerts/RUNBOOK.md $(sort $(wildcard dashboards/*.json))
 ARCHIVES := $(foreach p,$(PLATFORMS),$(DIST)/$(NAME)-$(VERSION).$(p).$(if $(filter windows-%,$(p)),zip,tar.gz))
 
-.PHONY: build test lint release docker clean FORCE
+.PHONY: build test lint mixin release docker clean FORCE
 # The binaries are built by pattern rules; keep them after the archives are made.
 .SECONDARY:
 
@@ -80,6 +80,11 @@ lint:
 	$(STATICCHECK) ./...
 	cd alerts && $(PROMTOOL) check rules b2see.rules.yml
 	cd alerts && $(PROMTOOL) test rules b2see.rules.test.yml
+
+# The rules file and the dashboards are rendered from the monitoring mixin
+# (mixin/); mixin's tests fail when the shipped files differ from a render.
+mixin:
+	$(GO) run ./mixin/render
 
 release: $(DIST)/sha256sums.txt
 
