@@ -136,8 +136,8 @@ type Tracker struct {
 	lastSave     time.Time  // last successful save, or the loaded file's
 	lastSaveOK   bool
 	saveFailures uint64
-	saveErr      string // the failure last logged at error level
-	noSave       error  // why saves are refused for good
+	saveLog      saveLog
+	noSave       error // why saves are refused for good
 }
 
 // batch is what is remembered of one batch. It holds no pointers, so that
@@ -207,6 +207,11 @@ func newTracker(opts Options) *Tracker {
 		strs:        []string{""},
 		strIndex:    map[string]int32{"": 0},
 		lastSaveOK:  true,
+		saveLog: saveLog{
+			failed: "saving the counter state failed; counters go on in memory",
+			still:  "saving the counter state still fails",
+			works:  "saving the counter state works again",
+		},
 	}
 	if t.logger == nil {
 		t.logger = slog.New(slog.DiscardHandler)
@@ -563,20 +568,11 @@ func (t *Tracker) Save(now time.Time) error {
 			t.mu.Unlock()
 		}
 	}
+	t.saveLog.saved(t.logger, t.path, err)
 	if err != nil {
 		t.saveFailures++
 		t.lastSaveOK = false
-		if msg := err.Error(); msg != t.saveErr {
-			t.logger.Error("saving the counter state failed; counters go on in memory", "file", t.path, "err", msg)
-			t.saveErr = msg
-		} else {
-			t.logger.Debug("saving the counter state still fails", "file", t.path, "err", msg)
-		}
 		return err
-	}
-	if t.saveErr != "" {
-		t.logger.Info("saving the counter state works again", "file", t.path)
-		t.saveErr = ""
 	}
 	t.lastSave, t.lastSaveOK = now, true
 	return nil
