@@ -625,9 +625,9 @@ func TestShortScrapeDoesNotCutSharedRead(t *testing.T) {
 	}
 	close(src.gate)
 	m := receive(t, "the long scrape", long)
-	if m["b2see_up"] != 1 || m["b2see_batches,product_type=aftersales_via_portal,sender=Rory Walsh"] != 2 {
+	if m["b2see_up"] != 1 || m["b2see_window_batches,product_type=aftersales_via_portal,sender=Rory Walsh"] != 2 {
 		t.Errorf("the long scrape sharing the read: up %v, batches %v; want 1 and 2 (last error %q)",
-			m["b2see_up"], m["b2see_batches,product_type=aftersales_via_portal,sender=Rory Walsh"], acc.Summary().LastError)
+			m["b2see_up"], m["b2see_window_batches,product_type=aftersales_via_portal,sender=Rory Walsh"], acc.Summary().LastError)
 	}
 	if got := src.calls.Load(); got != 1 {
 		t.Errorf("%d upstream reads for two overlapping scrapes, want 1", got)

@@ -1,20 +1,14 @@
 package collector
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,14 +83,12 @@ func phaseIndex(name string) uint8 {
 	return phaseUnknown
 }
 
+// The flags of a batch are those its status file keeps.
 const (
-	flagKnown = 1 << iota
-	flagFailedCounted
-	flagTimedOutCounted
-	// flagBaseline: the batch was in the first read of a fresh memory. What
-	// it already is when first learnt (failed, timed out) is the starting
-	// point, not news, as for the counters of engagement.
-	flagBaseline
+	flagKnown           = state.StatusKnown
+	flagFailedCounted   = state.StatusFailedCounted
+	flagTimedOutCounted = state.StatusTimedOutCounted
+	flagBaseline        = state.StatusBaseline
 )
 
 // batchEntry is what is known of one batch in the window. It is small and
@@ -163,124 +155,29 @@ func (m *statusMemory) remove(i int) {
 	m.batches = m.batches[:last]
 }
 
-// statusMagic starts the file; its last byte is the format's version.
-var statusMagic = []byte(statusMagicString)
-
-const statusMagicString = "B2SEEBS\x02"
-
-// encode renders the memory: the magic, the two counters, when the memory
-// started, the number of batches, then per batch its ID, code, timeout,
-// when it was last listed and its flags, all varints, and a CRC-32 of what
-// precedes. Batches with nothing worth keeping are left out. A memory of
-// more batches than a state file may hold is not saved, as it would not
-// load again.
-func (m *statusMemory) encode() ([]byte, error) {
-	keep := make([]batchEntry, 0, len(m.batches))
-	for _, e := range m.batches {
-		if e.flags != 0 {
-			keep = append(keep, e)
+// saved returns what of the memory must outlive a restart: the batches
+// with something worth keeping.
+func (m *statusMemory) saved() state.Statuses {
+	s := state.Statuses{Failures: m.failures, Timeouts: m.timeouts, Since: m.since}
+	for i := range m.batches {
+		if e := &m.batches[i]; e.flags != 0 {
+			s.Batches = append(s.Batches, state.SavedStatus{ID: e.id, Seen: e.seen, Code: e.code, Timeout: e.timeout, Flags: e.flags})
 		}
 	}
-	if len(keep) > state.MaxBatches {
-		return nil, fmt.Errorf("the memory holds more than %d batches, more than a state file may: not saved", state.MaxBatches)
-	}
-	sort.Slice(keep, func(i, j int) bool { return keep[i].id < keep[j].id })
-	buf := make([]byte, 0, len(statusMagic)+30+len(keep)*12)
-	buf = append(buf, statusMagic...)
-	buf = binary.AppendUvarint(buf, m.failures)
-	buf = binary.AppendUvarint(buf, m.timeouts)
-	buf = binary.AppendVarint(buf, m.since)
-	buf = binary.AppendUvarint(buf, uint64(len(keep)))
-	for _, e := range keep {
-		buf = binary.AppendVarint(buf, e.id)
-		buf = binary.AppendVarint(buf, int64(e.code))
-		buf = binary.AppendVarint(buf, int64(e.timeout))
-		buf = binary.AppendVarint(buf, e.seen)
-		buf = append(buf, e.flags)
-	}
-	return binary.BigEndian.AppendUint32(buf, crc32.ChecksumIEEE(buf)), nil
+	return s
 }
 
-// maxStatusFileSize is the size of a memory of state.MaxBatches batches at
-// their largest: what is read of a file at most.
-const maxStatusFileSize = len(statusMagicString) + 4*binary.MaxVarintLen64 +
-	state.MaxBatches*(2*binary.MaxVarintLen64+2*binary.MaxVarintLen32+1) + 4
-
-// allFlags are the flags a saved batch may have.
-const allFlags = flagKnown | flagFailedCounted | flagTimedOutCounted | flagBaseline
-
-// decodeStatusMemory reads what encode wrote. A damaged file is an error,
-// never a partial memory, and so is one encode would not write: a code or
-// timeout past an int32, a time out of range, unknown flags, a batch
-// twice. The phases are left for the tracker to set from its mapping, which
-// may have changed since.
-func decodeStatusMemory(data []byte) (statusMemory, error) {
+// statusMemoryOf returns the memory of what a status file kept. The phases
+// are left for the tracker to set from its mapping, which may have changed
+// since.
+func statusMemoryOf(s *state.Statuses) statusMemory {
 	m := newStatusMemory()
-	if len(data) < len(statusMagic)+4 || !bytes.Equal(data[:len(statusMagic)], statusMagic) {
-		return m, errors.New("not a batch status file of this version")
+	m.failures, m.timeouts, m.since = s.Failures, s.Timeouts, s.Since
+	m.batches = make([]batchEntry, 0, len(s.Batches))
+	for _, b := range s.Batches {
+		m.put(batchEntry{id: b.ID, code: b.Code, timeout: b.Timeout, seen: b.Seen, flags: b.Flags})
 	}
-	body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
-	if crc32.ChecksumIEEE(body) != sum {
-		return m, errors.New("checksum mismatch")
-	}
-	r := bytes.NewReader(body[len(statusMagic):])
-	var err error
-	bad := func(what string) {
-		if err == nil {
-			err = errors.New(what)
-		}
-	}
-	uvarint := func() uint64 {
-		v, e := binary.ReadUvarint(r)
-		if e != nil {
-			bad("truncated or malformed")
-		}
-		return v
-	}
-	varint := func() int64 {
-		v, e := binary.ReadVarint(r)
-		if e != nil {
-			bad("truncated or malformed")
-		}
-		return v
-	}
-	int32v := func(what string) int32 {
-		v := varint()
-		if v != int64(int32(v)) {
-			bad(what + " out of range")
-		}
-		return int32(v)
-	}
-	m.failures, m.timeouts, m.since = uvarint(), uvarint(), varint()
-	if !state.TimeInRange(m.since) {
-		bad("start time out of range")
-	}
-	n := uvarint()
-	if n > uint64(r.Len()) || n > state.MaxBatches {
-		bad("too many batches")
-	}
-	for i := uint64(0); i < n && err == nil; i++ {
-		id, code, timeout, seen := varint(), int32v("code"), int32v("timeout"), varint()
-		flags, e := r.ReadByte()
-		switch {
-		case e != nil:
-			bad("truncated or malformed")
-		case flags == 0 || flags&^allFlags != 0:
-			bad("unknown flags")
-		case !state.TimeInRange(seen):
-			bad("time last seen out of range")
-		case m.get(id) != nil:
-			bad("duplicate batch")
-		}
-		m.put(batchEntry{id: id, code: code, timeout: timeout, seen: seen, flags: flags})
-	}
-	if err == nil && r.Len() != 0 {
-		bad("truncated or malformed")
-	}
-	if err != nil {
-		return newStatusMemory(), err
-	}
-	return m, nil
+	return m
 }
 
 // clamp32 fits an upstream number into an int32: codes and timeouts are
@@ -297,7 +194,7 @@ type statusTracker struct {
 	client      BatchLookup
 	statuses    map[int]StatusMapping
 	concurrency int
-	path        string
+	file        *state.StatusFile // nil when the memory is not saved
 	logger      *slog.Logger
 	count       func(err error, took time.Duration) // records one lookup
 	now         func() time.Time
@@ -316,9 +213,7 @@ type statusTracker struct {
 	retryAt  time.Time  // no lookup before, after a 429 with Retry-After
 	refs     []batchRef // kept between reads, for takeRefs
 
-	saveMu  sync.Mutex
-	saveErr string
-	noSave  error // set when an unusable file must not be overwritten
+	saveMu sync.Mutex // one save at a time, so that none overwrites a newer one
 }
 
 func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.Time, count func(error, time.Duration)) *statusTracker {
@@ -338,41 +233,23 @@ func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.T
 	}
 	t.statuses = normalizeStatuses(opts.Statuses)
 	if opts.StateFile != "" {
-		t.path = opts.StateFile
-		t.load()
+		t.load(opts.StateFile)
 	}
 	return t
 }
 
-// load reads the memory saved in t.path. An unusable file is moved aside
+// load reads the memory saved in path. An unusable file is moved aside
 // and the memory starts afresh.
-func (t *statusTracker) load() {
-	state.RemoveTemporaryFiles(t.path)
-	data, err := state.ReadFile(t.path, int64(maxStatusFileSize))
-	if err == nil {
-		if t.mem, err = decodeStatusMemory(data); err == nil {
-			t.fresh = false
-		}
+func (t *statusTracker) load(path string) {
+	file, saved, ok := state.OpenStatusFile(path, t.logger, t.now())
+	t.file = file
+	if !ok {
+		return
 	}
-	switch {
-	case err == nil:
-		for i := range t.mem.batches {
-			e := &t.mem.batches[i]
-			e.phase = phaseIndex(t.mapping(e.code).Phase)
-		}
-	case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
-		// No memory yet; a save will say if the place is wrong.
-	default:
-		// Unreadable, damaged or too large: keep the file for an operator,
-		// as the counters do, and never write over it if it cannot be moved.
-		t.mem = newStatusMemory()
-		aside, rerr := state.MoveAside(t.path, t.now())
-		if rerr != nil {
-			t.noSave = fmt.Errorf("the unusable batch status memory could not be moved aside, so it is not overwritten: %w", rerr)
-			t.logger.Error("the batch status memory is unusable and could not be moved aside; starting afresh, in memory only", "file", t.path, "err", err, "rename_err", rerr)
-		} else {
-			t.logger.Error("the batch status memory is unusable: moved aside, starting afresh", "file", t.path, "moved_to", aside, "err", err)
-		}
+	t.mem, t.fresh = statusMemoryOf(&saved), false
+	for i := range t.mem.batches {
+		e := &t.mem.batches[i]
+		e.phase = phaseIndex(t.mapping(e.code).Phase)
 	}
 }
 
@@ -640,7 +517,7 @@ func (t *statusTracker) logRound(err error) {
 // saveIfDirty writes the memory to its file when it changed. A failure is
 // logged and retried on the next change; tracking goes on in memory.
 func (t *statusTracker) saveIfDirty() {
-	if t.path == "" || t.noSave != nil {
+	if t.file == nil || !t.file.Writable() {
 		return
 	}
 	t.saveMu.Lock()
@@ -650,25 +527,13 @@ func (t *statusTracker) saveIfDirty() {
 		t.mu.Unlock()
 		return
 	}
-	data, err := t.mem.encode()
+	saved := t.mem.saved()
 	t.dirty = false
 	t.mu.Unlock()
-	if err == nil {
-		err = state.WriteAtomic(t.path, data)
-	}
-	if err != nil {
+	if err := t.file.Save(&saved); err != nil {
 		t.mu.Lock()
 		t.dirty = true
 		t.mu.Unlock()
-		if msg := err.Error(); msg != t.saveErr {
-			t.logger.Error("saving the batch status memory failed; failure and timeout counts may repeat after a restart", "file", t.path, "err", msg)
-			t.saveErr = msg
-		}
-		return
-	}
-	if t.saveErr != "" {
-		t.logger.Info("saving the batch status memory works again", "file", t.path)
-		t.saveErr = ""
 	}
 }
 
