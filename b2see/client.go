@@ -76,7 +76,7 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, errors.New("no customer ID")
 	}
 	if !ValidAPIKey(cfg.APIKey) {
-		return nil, errors.New("the API key is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+		return nil, errors.New("the API key is not " + APIKeyShape)
 	}
 	if cfg.DaysOfHistory < 1 {
 		return nil, fmt.Errorf("days of history must be 1 or more, not %d", cfg.DaysOfHistory)

@@ -18,16 +18,6 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
-// Phases of a batch status: what a status code means to a monitor.
-const (
-	PhasePending   = "pending"
-	PhaseRunning   = "running"
-	PhaseSucceeded = "succeeded"
-	PhaseFailed    = "failed"
-	// PhaseUnknown is the phase of a code with no configured meaning.
-	PhaseUnknown = "unknown"
-)
-
 // DefaultStatusConcurrency bounds the lookups of one account under way at
 // once.
 const DefaultStatusConcurrency = 8
@@ -36,7 +26,7 @@ const DefaultStatusConcurrency = 8
 // undocumented, so their meaning is configuration.
 type StatusMapping struct {
 	Name  string
-	Phase string // one of the Phase constants
+	Phase string // one of b2see.Phases
 }
 
 // BatchLookup reads one batch's status; *b2see.BatchesClient is one.
@@ -63,7 +53,8 @@ type batchRef struct {
 	created int64 // DateCreated in Unix seconds; 0 when the record has none
 }
 
-// Phase indexes, kept in a batchEntry instead of the phase's name.
+// Phase indexes, kept in a batchEntry instead of the phase's name:
+// phaseUnknown, then those of b2see.Phases.
 const (
 	phaseUnknown uint8 = iota
 	phasePending
@@ -72,7 +63,14 @@ const (
 	phaseFailed
 )
 
-var phaseNames = [...]string{PhaseUnknown, PhasePending, PhaseRunning, PhaseSucceeded, PhaseFailed}
+// phaseNames are the names of the phase indexes.
+var phaseNames = func() []string {
+	names := []string{string(b2see.PhaseUnknown)}
+	for _, p := range b2see.Phases {
+		names = append(names, string(p))
+	}
+	return names
+}()
 
 func phaseIndex(name string) uint8 {
 	for i, n := range phaseNames {
@@ -258,7 +256,7 @@ func (t *statusTracker) mapping(code int32) StatusMapping {
 	if m, ok := t.statuses[int(code)]; ok {
 		return m
 	}
-	return StatusMapping{Name: strconv.Itoa(int(code)), Phase: PhaseUnknown}
+	return StatusMapping{Name: strconv.Itoa(int(code)), Phase: string(b2see.PhaseUnknown)}
 }
 
 func terminal(e *batchEntry) bool {

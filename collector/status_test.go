@@ -23,11 +23,11 @@ import (
 
 // exampleStatuses is the fake batches API's example mapping.
 var exampleStatuses = map[int]StatusMapping{
-	0: {"defined", PhasePending},
-	1: {"processing", PhaseRunning},
-	2: {"completed", PhaseSucceeded},
-	3: {"failed", PhaseFailed},
-	4: {"cancelled", PhaseFailed},
+	0: {"defined", string(b2see.PhasePending)},
+	1: {"processing", string(b2see.PhaseRunning)},
+	2: {"completed", string(b2see.PhaseSucceeded)},
+	3: {"failed", string(b2see.PhaseFailed)},
+	4: {"cancelled", string(b2see.PhaseFailed)},
 }
 
 // memLookup is a BatchLookup over statuses held in memory.
@@ -918,5 +918,21 @@ func TestStatusLookupsForTheLatestScrape(t *testing.T) {
 	if m["b2see_up"] != 1 || m["b2see_batch_status_pending_lookups"] != 0 || m["b2see_batch_status,phase=succeeded,status=completed"] != 15 {
 		t.Errorf("long scrape: up %v, pending %v, completed %v; want 1, 0 and 15",
 			m["b2see_up"], m["b2see_batch_status_pending_lookups"], m["b2see_batch_status,phase=succeeded,status=completed"])
+	}
+}
+
+// TestPhaseIndexesAreThePhases: the compact phase indexes name the phases
+// of b2see, whose order they follow.
+func TestPhaseIndexesAreThePhases(t *testing.T) {
+	for idx, p := range map[uint8]b2see.Phase{
+		phaseUnknown: b2see.PhaseUnknown, phasePending: b2see.PhasePending, phaseRunning: b2see.PhaseRunning,
+		phaseSucceeded: b2see.PhaseSucceeded, phaseFailed: b2see.PhaseFailed,
+	} {
+		if phaseNames[idx] != string(p) || phaseIndex(string(p)) != idx {
+			t.Errorf("index %d is %q, %q has index %d", idx, phaseNames[idx], p, phaseIndex(string(p)))
+		}
+	}
+	if len(phaseNames) != 5 {
+		t.Errorf("%d phase names, want 5: %v", len(phaseNames), phaseNames)
 	}
 }
