@@ -72,8 +72,9 @@ var linkCounts = [len(linkNames)]int{state.ImageClicks, state.FacebookClicks, st
 // save failures since the tracker was opened.
 func collectCounters(ch chan<- prometheus.Metric, tr *state.Tracker, account string) {
 	st := tr.Status()
+	e := emitter(ch)
 	count := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- counter(d, v, st.Started, labels...)
+		e.counter(d, v, st.Started, labels...)
 	}
 	for _, s := range tr.Totals() {
 		count(batchesCreatedDesc, float64(s.Created), account, s.ProductType, s.Sender)
@@ -92,12 +93,12 @@ func collectCounters(ch chan<- prometheus.Metric, tr *state.Tracker, account str
 		return
 	}
 	if !st.LastSave.IsZero() {
-		ch <- constMetric(stateLastSaveDesc, prometheus.GaugeValue, float64(st.LastSave.UnixNano())/1e9, account)
+		e.gauge(stateLastSaveDesc, float64(st.LastSave.UnixNano())/1e9, account)
 	}
 	ok := 0.0
 	if st.LastSaveOK {
 		ok = 1
 	}
-	ch <- constMetric(stateLastSaveSuccessfulDesc, prometheus.GaugeValue, ok, account)
-	ch <- counter(stateSaveFailuresDesc, float64(st.SaveFailures), st.Opened, account)
+	e.gauge(stateLastSaveSuccessfulDesc, ok, account)
+	e.counter(stateSaveFailuresDesc, float64(st.SaveFailures), st.Opened, account)
 }

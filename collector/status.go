@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
+	"github.com/b2see-exporter/b2see_exporter/internal/failure"
 	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
@@ -202,11 +203,11 @@ type statusTracker struct {
 
 	mu       sync.Mutex
 	mem      statusMemory
-	gen      uint32 // reads seen; 0 before the first
-	seq      uint64 // lookups started
-	owed     int    // lookups the last round did not get an answer to
-	dirty    bool   // mem changed since the last save
-	failing  string // the lookup failure last logged at warning level
+	gen      uint32        // reads seen; 0 before the first
+	seq      uint64        // lookups started
+	owed     int           // lookups the last round did not get an answer to
+	dirty    bool          // mem changed since the last save
+	failing  failure.Latch // the lookup failure last logged at warning level
 	unmapped map[int32]bool
 	retryAt  time.Time  // no lookup before, after a 429 with Retry-After
 	refs     []batchRef // kept between reads, for takeRefs
@@ -280,8 +281,9 @@ func timedOut(e *batchEntry, now int64) bool {
 
 const maxTimeoutMinutes = 100 * 365 * 24 * 60
 
-// statusGrace is how long a batch missing from the answers is remembered.
-const statusGrace = 7 * 24 * time.Hour
+// statusGrace is how long a batch missing from the answers is remembered:
+// as long as the counters remember theirs.
+const statusGrace = state.DefaultGrace
 
 // takeRefs returns an empty list for the next read's batches, with the
 // room of the last one: the list a refresh gave back, when there is one.
@@ -500,15 +502,13 @@ func (t *statusTracker) logRound(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err == nil {
-		if t.failing != "" {
+		if t.failing.Clear() {
 			t.logger.Info("batch status lookups answer again")
-			t.failing = ""
 		}
 		return
 	}
-	if msg := err.Error(); msg != t.failing {
-		t.logger.Warn("looking up batch statuses failed; retrying on the next scrape", "reason", b2see.Reason(err), "err", msg)
-		t.failing = msg
+	if t.failing.Fail(err.Error()) {
+		t.logger.Warn("looking up batch statuses failed; retrying on the next scrape", "reason", b2see.Reason(err), "err", err.Error())
 	}
 }
 
@@ -546,9 +546,7 @@ type codeCount struct {
 // collect emits the status metrics of the window at now, counting the
 // batches that passed their timeout since the last scrape.
 func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now time.Time) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- constMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+	e := emitter(ch)
 	t.mu.Lock()
 	var counts map[statusLabels]int
 	timedOutNow := 0
@@ -597,14 +595,14 @@ func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now
 	t.mu.Unlock()
 
 	for k, n := range counts {
-		gauge(batchStatusDesc, float64(n), account, k.name, k.phase)
+		e.gauge(batchStatusDesc, float64(n), account, k.name, k.phase)
 	}
 	if counts != nil {
-		gauge(batchesTimedOutDesc, float64(timedOutNow), account)
+		e.gauge(batchesTimedOutDesc, float64(timedOutNow), account)
 	}
-	gauge(batchStatusPendingLookupsDesc, float64(owed), account)
-	ch <- counter(batchFailuresDesc, float64(failures), since, account)
-	ch <- counter(batchTimeoutsDesc, float64(timeouts), since, account)
+	e.gauge(batchStatusPendingLookupsDesc, float64(owed), account)
+	e.counter(batchFailuresDesc, float64(failures), since, account)
+	e.counter(batchTimeoutsDesc, float64(timeouts), since, account)
 	if dirty {
 		t.saveIfDirty()
 	}
