@@ -306,18 +306,64 @@ func lookupMargin(left time.Duration) time.Duration {
 
 // refresh takes the batches of a successful read as the window and looks
 // up those whose status is not known to be final, until ctx's deadline
-// less a margin. Lookups not made are owed to the next read.
+// less a margin. Lookups not made are left for the next read.
 func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 	t.roundMu.Lock()
 	defer t.roundMu.Unlock()
 
-	type due struct {
-		id    int64
-		asked uint64
-	}
-	var todo []due
 	t.mu.Lock()
 	client, concurrency := t.client, t.concurrency // reconfigure may change them
+	todo := t.takeWindow(refs)
+	t.mu.Unlock()
+	// Oldest-asked first, never-asked before all, so that when the time
+	// runs out every batch gets its turn on a later read.
+	sort.Slice(todo, func(i, j int) bool {
+		if todo[i].asked != todo[j].asked {
+			return todo[i].asked < todo[j].asked
+		}
+		return todo[i].id < todo[j].id
+	})
+
+	t.mu.Lock()
+	wait := t.now().Before(t.retryAt)
+	if wait {
+		t.owed = len(todo)
+	}
+	t.mu.Unlock()
+	if wait {
+		// The batches API asked us to wait (429 Retry-After): every lookup
+		// waits until then.
+		t.saveIfDirty()
+		return
+	}
+
+	var lctx context.Context
+	var cancel context.CancelFunc
+	if dl, ok := ctx.Deadline(); ok {
+		lctx, cancel = context.WithDeadline(ctx, dl.Add(-lookupMargin(time.Until(dl))))
+	} else {
+		lctx, cancel = context.WithCancel(ctx)
+	}
+	defer cancel()
+	answered, firstErr := t.lookUp(lctx, cancel, client, concurrency, todo)
+
+	t.mu.Lock()
+	t.owed = len(todo) - answered
+	t.mu.Unlock()
+	t.logRound(firstErr)
+	t.saveIfDirty()
+}
+
+// dueLookup is a batch whose status is to be looked up.
+type dueLookup struct {
+	id    int64
+	asked uint64
+}
+
+// takeWindow takes the batches of a read as the window: it adds those
+// first listed, forgets those gone for longer than the grace period, and
+// returns those whose status is not known to be final. t.mu must be held.
+func (t *statusTracker) takeWindow(refs []batchRef) []dueLookup {
 	t.gen++
 	m := &t.mem
 	now := t.now().Unix()
@@ -347,12 +393,13 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 		next = i + 1
 	}
 	t.refs = refs
+	var todo []dueLookup
 	for i := 0; i < len(m.batches); {
 		e := &m.batches[i]
 		if e.gen != t.gen {
 			// Not in this answer. Forget the batch only once it has been
 			// gone for a while: an answer that leaves batches out (an empty
-			// one, a narrower window) must not make them news again.
+			// one, a narrower window) must not make them count as new again.
 			if now-e.seen > int64(statusGrace/time.Second) {
 				t.dirty = t.dirty || e.flags != 0
 				m.remove(i)
@@ -362,42 +409,18 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 			continue
 		}
 		if !terminal(e) {
-			todo = append(todo, due{e.id, e.asked})
+			todo = append(todo, dueLookup{e.id, e.asked})
 		}
 		i++
 	}
-	t.mu.Unlock()
-	// Oldest-asked first, never-asked before all, so that when the time
-	// runs out every batch gets its turn on a later read.
-	sort.Slice(todo, func(i, j int) bool {
-		if todo[i].asked != todo[j].asked {
-			return todo[i].asked < todo[j].asked
-		}
-		return todo[i].id < todo[j].id
-	})
+	return todo
+}
 
-	t.mu.Lock()
-	wait := t.now().Before(t.retryAt)
-	if wait {
-		t.owed = len(todo)
-	}
-	t.mu.Unlock()
-	if wait {
-		// The batches API asked us to wait (429 Retry-After): every lookup
-		// is owed until then.
-		t.saveIfDirty()
-		return
-	}
-
-	var lctx context.Context
-	var cancel context.CancelFunc
-	if dl, ok := ctx.Deadline(); ok {
-		lctx, cancel = context.WithDeadline(ctx, dl.Add(-lookupMargin(time.Until(dl))))
-	} else {
-		lctx, cancel = context.WithCancel(ctx)
-	}
-	defer cancel()
-
+// lookUp looks up the batches of todo, at most concurrency at once, until
+// ctx ends, and returns how many answered and the first failure. A lookup
+// that gets a 429 or a 401 calls cancel: the others would fail the same
+// way.
+func (t *statusTracker) lookUp(ctx context.Context, cancel context.CancelFunc, client BatchLookup, concurrency int, todo []dueLookup) (int, error) {
 	var (
 		answered atomic.Int64
 		errMu    sync.Mutex
@@ -406,60 +429,66 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 	var g errgroup.Group
 	g.SetLimit(concurrency)
 	for _, d := range todo {
-		if lctx.Err() != nil {
+		if ctx.Err() != nil {
 			break
 		}
 		g.Go(func() error {
 			// The slot may have come only after the deadline: then the
-			// lookup is owed, not made.
-			if lctx.Err() != nil {
+			// lookup is left for the next read, not made.
+			if ctx.Err() != nil {
 				return nil
 			}
-			t.mu.Lock()
-			t.seq++
-			if e := t.mem.get(d.id); e != nil {
-				e.asked = t.seq
+			err := t.lookUpOne(ctx, client, d.id)
+			switch {
+			case err == nil:
+				answered.Add(1)
+			case ctx.Err() == nil:
+				// A lookup cut by the round's own deadline is left for the
+				// next read, not failed.
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				errMu.Unlock()
 			}
-			t.mu.Unlock()
-			start := t.now()
-			st, err := client.Batch(lctx, strconv.FormatInt(d.id, 10))
-			t.count(err, t.now().Sub(start))
-			if err != nil {
-				// A lookup cut by the round's own deadline is owed, not failed.
-				if lctx.Err() == nil {
-					errMu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					errMu.Unlock()
-				}
-				var rl *b2see.RateLimitError
-				var un *b2see.UnauthorizedError
-				if errors.As(err, &rl) || errors.As(err, &un) {
-					// Asking again now would fail the same way.
-					cancel()
-				}
-				if rl != nil && rl.RetryAfter > 0 {
-					t.mu.Lock()
-					if until := t.now().Add(rl.RetryAfter); until.After(t.retryAt) {
-						t.retryAt = until
-					}
-					t.mu.Unlock()
-				}
-				return nil
+			var rl *b2see.RateLimitError
+			var un *b2see.UnauthorizedError
+			if errors.As(err, &rl) || errors.As(err, &un) {
+				// Asking again now would fail the same way.
+				cancel()
 			}
-			t.apply(d.id, st)
-			answered.Add(1)
 			return nil
 		})
 	}
-	_ = g.Wait() // failures are counted and owed, never returned
+	_ = g.Wait() // failures are counted and retried, never returned
+	return int(answered.Load()), firstErr
+}
 
+// lookUpOne looks up one batch's status and records the answer, or the
+// time a 429 asks to wait.
+func (t *statusTracker) lookUpOne(ctx context.Context, client BatchLookup, id int64) error {
 	t.mu.Lock()
-	t.owed = len(todo) - int(answered.Load())
+	t.seq++
+	if e := t.mem.get(id); e != nil {
+		e.asked = t.seq
+	}
 	t.mu.Unlock()
-	t.logRound(firstErr)
-	t.saveIfDirty()
+	start := t.now()
+	st, err := client.Batch(ctx, strconv.FormatInt(id, 10))
+	t.count(err, t.now().Sub(start))
+	if err != nil {
+		var rl *b2see.RateLimitError
+		if errors.As(err, &rl) && rl.RetryAfter > 0 {
+			t.mu.Lock()
+			if until := t.now().Add(rl.RetryAfter); until.After(t.retryAt) {
+				t.retryAt = until
+			}
+			t.mu.Unlock()
+		}
+		return err
+	}
+	t.apply(id, st)
+	return nil
 }
 
 // apply records the answer of a lookup.
