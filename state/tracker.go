@@ -361,71 +361,82 @@ func (t *Tracker) apply(obs []Observation, now time.Time) {
 			bi, ok = t.index[o.ID]
 		}
 		if !ok {
-			b := batch{id: o.ID, hw: c, last: c, created: created, lastSeen: seen, gen: gen,
-				series: t.seriesOf(o, -1), state: t.intern(o.ActionState)}
-			s := &t.series[b.series]
-			if baseline {
-				if b.state != 0 {
-					s.action(b.state) // exported at 0 from the start
-				}
-			} else {
-				s.created++
-				for j, v := range c {
-					s.counts[j] = addCount(s.counts[j], uint64(v))
-				}
-				if b.state != 0 {
-					a := s.action(b.state)
-					a.count++
-					a.value = addPrice(a.value, o.ActionPrice)
-				}
-			}
-			t.index[o.ID] = int32(len(t.batches))
-			t.batches = append(t.batches, b)
-			t.dirty = true
+			t.addBatch(o, c, created, seen, baseline)
 			continue
 		}
 		next = bi + 1
-		b := &t.batches[bi]
-		if b.gen == gen {
-			continue // a duplicate in this answer
+		if b := &t.batches[bi]; b.gen != gen { // else a duplicate in this answer
+			t.updateBatch(b, o, c, created, seen)
 		}
-		b.gen, b.lastSeen = gen, seen
-		if created != 0 && created != b.created {
-			b.created = created
-			t.dirty = true
-		}
-		if si := t.seriesOf(o, b.series); si != b.series {
-			b.series = si
-			t.dirty = true
-		}
-		if c == b.last && t.strs[b.state] == o.ActionState {
-			continue // the common case: nothing moved
-		}
-		s := &t.series[b.series]
-		for j, v := range c {
-			if v < b.last[j] {
-				t.corrections++
-			}
-			if v > b.hw[j] {
-				s.counts[j] = addCount(s.counts[j], uint64(v-b.hw[j]))
-				b.hw[j] = v
-			}
-		}
-		b.last = c
-		if t.strs[b.state] != o.ActionState {
-			b.state = t.intern(o.ActionState)
-			if b.state != 0 {
-				a := s.action(b.state)
-				a.count++
-				a.value = addPrice(a.value, o.ActionPrice)
-			}
-		}
-		t.dirty = true
 	}
 	if now.Sub(t.lastPrune) >= pruneInterval {
 		t.prune(now)
 		t.lastPrune = now
 	}
+}
+
+// addBatch adds the batch first seen in o, with counts c. On a starting
+// point its counts and action state are where counting starts, else they
+// are growth. t.mu must be held.
+func (t *Tracker) addBatch(o *Observation, c Counts, created, seen int64, baseline bool) {
+	b := batch{id: o.ID, hw: c, last: c, created: created, lastSeen: seen, gen: t.gen,
+		series: t.seriesOf(o, -1), state: t.intern(o.ActionState)}
+	s := &t.series[b.series]
+	if baseline {
+		if b.state != 0 {
+			s.action(b.state) // exported at 0 from the start
+		}
+	} else {
+		s.created++
+		for j, v := range c {
+			s.counts[j] = addCount(s.counts[j], uint64(v))
+		}
+		if b.state != 0 {
+			a := s.action(b.state)
+			a.count++
+			a.value = addPrice(a.value, o.ActionPrice)
+		}
+	}
+	t.index[o.ID] = int32(len(t.batches))
+	t.batches = append(t.batches, b)
+	t.dirty = true
+}
+
+// updateBatch counts what batch b grew to in o, with counts c. t.mu must
+// be held.
+func (t *Tracker) updateBatch(b *batch, o *Observation, c Counts, created, seen int64) {
+	b.gen, b.lastSeen = t.gen, seen
+	if created != 0 && created != b.created {
+		b.created = created
+		t.dirty = true
+	}
+	if si := t.seriesOf(o, b.series); si != b.series {
+		b.series = si
+		t.dirty = true
+	}
+	if c == b.last && t.strs[b.state] == o.ActionState {
+		return // the common case: nothing moved
+	}
+	s := &t.series[b.series]
+	for j, v := range c {
+		if v < b.last[j] {
+			t.corrections++
+		}
+		if v > b.hw[j] {
+			s.counts[j] = addCount(s.counts[j], uint64(v-b.hw[j]))
+			b.hw[j] = v
+		}
+	}
+	b.last = c
+	if t.strs[b.state] != o.ActionState {
+		b.state = t.intern(o.ActionState)
+		if b.state != 0 {
+			a := s.action(b.state)
+			a.count++
+			a.value = addPrice(a.value, o.ActionPrice)
+		}
+	}
+	t.dirty = true
 }
 
 // addCount adds a batch's growth to a total. Counts near the top of int64
