@@ -487,12 +487,12 @@ func (t *statusTracker) lookUpOne(ctx context.Context, client BatchLookup, id in
 		}
 		return err
 	}
-	t.apply(id, st)
+	t.takeAnswer(id, st)
 	return nil
 }
 
-// apply records the answer of a lookup.
-func (t *statusTracker) apply(id int64, st b2see.BatchStatus) {
+// takeAnswer records the answer of a lookup.
+func (t *statusTracker) takeAnswer(id int64, st b2see.BatchStatus) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.mem.get(id)

@@ -316,7 +316,7 @@ func (s *Scrape) Commit(now time.Time) error {
 		s.obs[i].fit()
 	}
 	t.mu.Lock()
-	t.apply(s.obs, now)
+	t.commitObservations(s.obs, now)
 	save := t.path != "" && (t.dirty || t.touched && now.Sub(t.encodedAt) >= touchSaveInterval)
 	t.mu.Unlock()
 	t.giveBack(s.obs)
@@ -327,8 +327,8 @@ func (s *Scrape) Commit(now time.Time) error {
 	return t.Save(now)
 }
 
-// apply commits obs. t.mu must be held.
-func (t *Tracker) apply(obs []Observation, now time.Time) {
+// commitObservations commits obs. t.mu must be held.
+func (t *Tracker) commitObservations(obs []Observation, now time.Time) {
 	t.gen++
 	gen, seen := t.gen, now.Unix()
 	var next int32 // where the next record's batch likely is
@@ -470,7 +470,7 @@ func addPrice(total, p float64) float64 {
 func (t *Tracker) prune(now time.Time) {
 	seenBefore := now.Add(-(t.opts.Window + t.opts.Grace)).Unix()
 	createdBefore := now.Add(-t.opts.Window).Unix()
-	// Compacting in place keeps the order, and with it the hint of apply.
+	// Compacting in place keeps the order, and with it the hint of commitObservations.
 	kept := t.batches[:0]
 	for i := range t.batches {
 		b := t.batches[i]
