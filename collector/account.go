@@ -257,19 +257,19 @@ func reason(err error) string {
 // read calls the upstream once and records the outcome. After a good read
 // of the cakes, the status lookups get what is left of ctx's time, up to
 // the latest deadline of the scrapes waiting on f (when f is not nil):
-// lookups that no scrape would wait for are owed to the next read.
+// lookups that no scrape would wait for are left for the next read.
 func (a *Account) read(ctx context.Context, f *flight) *readResult {
 	a.mu.Lock()
 	opts := a.opts // Reconfigure may change them meanwhile
 	a.mu.Unlock()
 	start := a.now()
 	w := newWindow(opts.SenderLabel)
-	var counting *state.Scrape
+	var counting *state.Staged
 	if opts.Counters != nil {
 		counting = opts.Counters.Begin()
 	}
 	status := a.statusTracker()
-	var refs []batchRef
+	var refs []listedBatch
 	if status != nil {
 		refs = status.takeRefs()
 	}
@@ -281,7 +281,7 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 			observation(counting.Next(), b, opts.SenderLabel)
 		}
 		if status != nil {
-			r := batchRef{id: b.ID}
+			r := listedBatch{id: b.ID}
 			if !b.DateCreated.IsZero() {
 				r.created = b.DateCreated.Unix()
 			}

@@ -9,7 +9,7 @@ import (
 
 // The counters grow by what each batch's counts grew between successful
 // scrapes, as package state keeps them: the first scrape with no saved
-// state is their starting point, a count going down upstream never makes
+// state is where they start from, a count going down upstream never makes
 // them go down, and a failed scrape changes nothing. They survive restarts
 // through the state file and keep their values while the upstream fails.
 var (
@@ -68,7 +68,7 @@ func observation(o *state.Observation, b *b2see.Batch, senders bool) {
 var linkCounts = [len(linkNames)]int{state.ImageClicks, state.FacebookClicks, state.GoogleClicks}
 
 // collectCounters emits the counters of tr for account. Those of the
-// batch records have counted since the starting point, when it is known;
+// batch records have counted since counting started, when that is known;
 // save failures since the tracker was opened.
 func collectCounters(ch chan<- prometheus.Metric, tr *state.Tracker, account string) {
 	st := tr.Status()

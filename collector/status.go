@@ -32,7 +32,7 @@ type StatusMapping struct {
 
 // BatchLookup reads one batch's status; *b2see.BatchesClient is one.
 type BatchLookup interface {
-	Batch(ctx context.Context, id string) (b2see.BatchStatus, error)
+	Status(ctx context.Context, id string) (b2see.BatchStatus, error)
 }
 
 // StatusOptions turn on the tracking of batch statuses for an account.
@@ -47,14 +47,14 @@ type StatusOptions struct {
 	StateFile string
 }
 
-// batchRef is what a read of the cakes API tells of a batch for status
+// listedBatch is what a read of the cakes API tells of a batch for status
 // tracking.
-type batchRef struct {
+type listedBatch struct {
 	id      int64
 	created int64 // DateCreated in Unix seconds; 0 when the record has none
 }
 
-// Phase indexes, kept in a batchEntry instead of the phase's name:
+// Phase indexes, kept in a knownBatch instead of the phase's name:
 // phaseUnknown, then those of b2see.Phases.
 const (
 	phaseUnknown uint8 = iota
@@ -90,9 +90,9 @@ const (
 	flagBaseline        = state.StatusBaseline
 )
 
-// batchEntry is what is known of one batch in the window. It is small and
+// knownBatch is what is known of one batch in the window. It is small and
 // holds no pointer: a window has up to some hundred thousand.
-type batchEntry struct {
+type knownBatch struct {
 	id      int64
 	created int64  // Unix seconds; 0 when unknown
 	asked   uint64 // sequence number of the last lookup started; 0 never
@@ -113,11 +113,11 @@ type batchEntry struct {
 // faster than a map of structs.
 type statusMemory struct {
 	index              map[int64]int32
-	batches            []batchEntry
+	batches            []knownBatch
 	failures, timeouts uint64
 	// since is when the memory started (Unix seconds): a batch created
 	// before it and first listed later, as when the window is widened, is
-	// part of the baseline, not news.
+	// part of the baseline, not counted as new.
 	since int64
 }
 
@@ -126,7 +126,7 @@ func newStatusMemory() statusMemory {
 }
 
 // get returns the batch id, or nil.
-func (m *statusMemory) get(id int64) *batchEntry {
+func (m *statusMemory) get(id int64) *knownBatch {
 	if i, ok := m.index[id]; ok {
 		return &m.batches[i]
 	}
@@ -134,7 +134,7 @@ func (m *statusMemory) get(id int64) *batchEntry {
 }
 
 // put adds or replaces a batch.
-func (m *statusMemory) put(e batchEntry) {
+func (m *statusMemory) put(e knownBatch) {
 	if p := m.get(e.id); p != nil {
 		*p = e
 		return
@@ -172,9 +172,9 @@ func (m *statusMemory) saved() state.Statuses {
 func statusMemoryOf(s *state.Statuses) statusMemory {
 	m := newStatusMemory()
 	m.failures, m.timeouts, m.since = s.Failures, s.Timeouts, s.Since
-	m.batches = make([]batchEntry, 0, len(s.Batches))
+	m.batches = make([]knownBatch, 0, len(s.Batches))
 	for _, b := range s.Batches {
-		m.put(batchEntry{id: b.ID, code: b.Code, timeout: b.Timeout, seen: b.Seen, flags: b.Flags})
+		m.put(knownBatch{id: b.ID, code: b.Code, timeout: b.Timeout, seen: b.Seen, flags: b.Flags})
 	}
 	return m
 }
@@ -205,12 +205,12 @@ type statusTracker struct {
 	mem      statusMemory
 	gen      uint32        // reads seen; 0 before the first
 	seq      uint64        // lookups started
-	owed     int           // lookups the last round did not get an answer to
+	unasked  int           // lookups the last round did not get an answer to
 	dirty    bool          // mem changed since the last save
 	failing  failure.Latch // the lookup failure last logged at warning level
 	unmapped map[int32]bool
-	retryAt  time.Time  // no lookup before, after a 429 with Retry-After
-	refs     []batchRef // kept between reads, for takeRefs
+	retryAt  time.Time     // no lookup before, after a 429 with Retry-After
+	refs     []listedBatch // kept between reads, for takeRefs
 
 	saveMu sync.Mutex // one save at a time, so that none overwrites a newer one
 }
@@ -260,13 +260,13 @@ func (t *statusTracker) mapping(code int32) StatusMapping {
 	return StatusMapping{Name: strconv.Itoa(int(code)), Phase: string(b2see.PhaseUnknown)}
 }
 
-func terminal(e *batchEntry) bool {
+func terminal(e *knownBatch) bool {
 	return e.flags&flagKnown != 0 && (e.phase == phaseSucceeded || e.phase == phaseFailed)
 }
 
 // timedOut reports whether a batch is overdue at now (Unix nanoseconds):
 // still pending or running more than its timeout after it was created.
-func timedOut(e *batchEntry, now int64) bool {
+func timedOut(e *knownBatch, now int64) bool {
 	if e.flags&flagKnown == 0 || e.timeout <= 0 || e.created == 0 {
 		return false
 	}
@@ -287,13 +287,13 @@ const statusGrace = state.DefaultGrace
 
 // takeRefs returns an empty list for the next read's batches, with the
 // room of the last one: the list a refresh gave back, when there is one.
-func (t *statusTracker) takeRefs() []batchRef {
+func (t *statusTracker) takeRefs() []listedBatch {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	refs := t.refs
 	t.refs = nil
 	if refs == nil {
-		refs = make([]batchRef, 0, len(t.mem.batches)+len(t.mem.batches)/8)
+		refs = make([]listedBatch, 0, len(t.mem.batches)+len(t.mem.batches)/8)
 	}
 	return refs[:0]
 }
@@ -307,7 +307,7 @@ func lookupMargin(left time.Duration) time.Duration {
 // refresh takes the batches of a successful read as the window and looks
 // up those whose status is not known to be final, until ctx's deadline
 // less a margin. Lookups not made are left for the next read.
-func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
+func (t *statusTracker) refresh(ctx context.Context, refs []listedBatch) {
 	t.roundMu.Lock()
 	defer t.roundMu.Unlock()
 
@@ -327,7 +327,7 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 	t.mu.Lock()
 	wait := t.now().Before(t.retryAt)
 	if wait {
-		t.owed = len(todo)
+		t.unasked = len(todo)
 	}
 	t.mu.Unlock()
 	if wait {
@@ -348,7 +348,7 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 	answered, firstErr := t.lookUp(lctx, cancel, client, concurrency, todo)
 
 	t.mu.Lock()
-	t.owed = len(todo) - answered
+	t.unasked = len(todo) - answered
 	t.mu.Unlock()
 	t.logRound(firstErr)
 	t.saveIfDirty()
@@ -363,7 +363,7 @@ type dueLookup struct {
 // takeWindow takes the batches of a read as the window: it adds those
 // first listed, forgets those gone for longer than the grace period, and
 // returns those whose status is not known to be final. t.mu must be held.
-func (t *statusTracker) takeWindow(refs []batchRef) []dueLookup {
+func (t *statusTracker) takeWindow(refs []listedBatch) []dueLookup {
 	t.gen++
 	m := &t.mem
 	now := t.now().Unix()
@@ -381,7 +381,7 @@ func (t *statusTracker) takeWindow(refs []batchRef) []dueLookup {
 			if !ok {
 				j = int32(len(m.batches))
 				m.index[r.id] = j
-				e := batchEntry{id: r.id}
+				e := knownBatch{id: r.id}
 				if (t.fresh && t.gen == 1) || (r.created != 0 && r.created < m.since) {
 					e.flags = flagBaseline
 				}
@@ -474,7 +474,7 @@ func (t *statusTracker) lookUpOne(ctx context.Context, client BatchLookup, id in
 	}
 	t.mu.Unlock()
 	start := t.now()
-	st, err := client.Batch(ctx, strconv.FormatInt(id, 10))
+	st, err := client.Status(ctx, strconv.FormatInt(id, 10))
 	t.count(err, t.now().Sub(start))
 	if err != nil {
 		var rl *b2see.RateLimitError
@@ -616,7 +616,7 @@ func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now
 			counts[statusLabels{m.Name, m.Phase}] += c.n
 		}
 	}
-	failures, timeouts, owed, dirty := t.mem.failures, t.mem.timeouts, t.owed, t.dirty
+	failures, timeouts, unasked, dirty := t.mem.failures, t.mem.timeouts, t.unasked, t.dirty
 	var since time.Time // when the counts started, once known
 	if t.mem.since != 0 {
 		since = time.Unix(t.mem.since, 0)
@@ -629,7 +629,7 @@ func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now
 	if counts != nil {
 		e.gauge(batchesTimedOutDesc, float64(timedOutNow), account)
 	}
-	e.gauge(batchStatusPendingLookupsDesc, float64(owed), account)
+	e.gauge(batchStatusPendingLookupsDesc, float64(unasked), account)
 	e.counter(batchFailuresDesc, float64(failures), since, account)
 	e.counter(batchTimeoutsDesc, float64(timeouts), since, account)
 	if dirty {

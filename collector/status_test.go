@@ -48,7 +48,7 @@ func newMemLookup() *memLookup {
 	return &memLookup{statuses: map[int64]b2see.BatchStatus{}, errs: map[int64]error{}, calls: map[int64]int{}, budget: -1}
 }
 
-func (l *memLookup) Batch(ctx context.Context, id string) (b2see.BatchStatus, error) {
+func (l *memLookup) Status(ctx context.Context, id string) (b2see.BatchStatus, error) {
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil {
 		return b2see.BatchStatus{}, err
@@ -520,7 +520,7 @@ func TestStatusDamagedMemoryStartsAfresh(t *testing.T) {
 func TestStatusMemorySavedAndRestored(t *testing.T) {
 	m := newStatusMemory()
 	m.failures, m.timeouts, m.since = 7, 300, t0.Unix()
-	want := []batchEntry{
+	want := []knownBatch{
 		{id: 1, code: 3, timeout: 60, seen: t0.Unix(), flags: flagKnown | flagFailedCounted},
 		{id: -5, code: -1, timeout: 0, seen: t0.Unix() + 1, flags: flagKnown | flagTimedOutCounted},
 		{id: 1 << 40, code: 1, timeout: 129600, seen: t0.Unix() + 2, flags: flagKnown},
@@ -528,7 +528,7 @@ func TestStatusMemorySavedAndRestored(t *testing.T) {
 	for _, e := range want {
 		m.put(e)
 	}
-	m.put(batchEntry{id: 9, code: 2, created: 5, asked: 3}) // nothing known: not kept
+	m.put(knownBatch{id: 9, code: 2, created: 5, asked: 3}) // nothing known: not kept
 	saved := m.saved()
 	data, err := state.EncodeStatuses(&saved)
 	if err != nil {
@@ -623,7 +623,7 @@ func (s *sliceSource) Cakes(_ context.Context, fn func(*b2see.Batch) error) erro
 // completed.
 type idLookup struct{ total atomic.Int64 }
 
-func (l *idLookup) Batch(_ context.Context, id string) (b2see.BatchStatus, error) {
+func (l *idLookup) Status(_ context.Context, id string) (b2see.BatchStatus, error) {
 	l.total.Add(1)
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil {
@@ -777,7 +777,7 @@ func TestTimedOutOddDates(t *testing.T) {
 		{"just before", time.Date(2026, 11, 1, 11, 0, 1, 0, time.UTC), 60, false},
 	}
 	for _, tt := range tests {
-		e := batchEntry{created: tt.created.Unix(), timeout: tt.timeout, flags: flagKnown, phase: phaseRunning}
+		e := knownBatch{created: tt.created.Unix(), timeout: tt.timeout, flags: flagKnown, phase: phaseRunning}
 		if got := timedOut(&e, now); got != tt.want {
 			t.Errorf("%s: timedOut = %v, want %v", tt.name, got, tt.want)
 		}

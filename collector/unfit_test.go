@@ -124,8 +124,8 @@ func legacyStatusFile(body []byte) []byte {
 func FuzzLoadStatusMemory(f *testing.F) {
 	m := newStatusMemory()
 	m.failures, m.timeouts, m.since = 3, 1, t0.Unix()
-	m.put(batchEntry{id: 7, code: 3, timeout: 60, seen: t0.Unix(), flags: flagKnown | flagFailedCounted})
-	m.put(batchEntry{id: 8, code: 9, timeout: -1, seen: t0.Unix(), flags: flagKnown | flagBaseline})
+	m.put(knownBatch{id: 7, code: 3, timeout: 60, seen: t0.Unix(), flags: flagKnown | flagFailedCounted})
+	m.put(knownBatch{id: 8, code: 9, timeout: -1, seen: t0.Unix(), flags: flagKnown | flagBaseline})
 	var seed []byte
 	for _, e := range m.saved().Batches {
 		seed = binary.AppendVarint(seed, e.ID)

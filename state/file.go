@@ -98,8 +98,8 @@ func fitString(s string) string {
 	return s
 }
 
-// flagStarted in the meta section: the starting point was taken. A file
-// saved before it was is no starting point.
+// flagStarted in the meta section: counting has started. A file saved
+// before the first commit has not.
 const flagStarted = 1
 
 // Path is the file of account's counter state under dir.
@@ -432,7 +432,7 @@ func (t *Tracker) decodeMeta(d *decoder) (int64, error) {
 		return 0, corruptf("state of account %q, not %q", account, t.opts.Account)
 	}
 	// Saved for other answers (another customer, another window): carry on
-	// counting, but take the batches not seen yet as a starting point.
+	// counting, but take the batches not seen yet as already there, not new.
 	t.rescoped = scope != t.opts.Scope && !t.fresh
 	return saved, nil
 }
@@ -507,7 +507,7 @@ func (t *Tracker) decodeBatches(d *decoder, saved int64, nStrings int, state fun
 		d.fail("batches: too many")
 		n = 0
 	}
-	t.batches = make([]batch, n)
+	t.batches = make([]countedBatch, n)
 	t.index = make(map[int64]int32, len(t.batches))
 	var prevID, prevCreated int64
 	for i := range t.batches {

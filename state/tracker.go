@@ -6,7 +6,7 @@
 // the customer action state seen so far, and turns what grew since the last
 // successful scrape into per-series totals:
 //
-//   - The first scrape with no saved state is the starting point: every
+//   - The first scrape with no saved state is where counting starts: every
 //     total starts at 0 and no batch counts as created.
 //   - A batch first seen on a later scrape counts as created, and its counts
 //     grow from zero.
@@ -94,9 +94,9 @@ type Options struct {
 	Window time.Duration
 	// Scope says what the answers cover, such as the customer ID and the
 	// window. When it differs from the saved state's, or changes through
-	// SetScope, the next commit takes the batches it has not seen as a
-	// starting point, as the first commit does, so that a wider window or
-	// another customer does not count old batches as news.
+	// SetScope, the next commit takes the batches it has not seen as
+	// already there, as the first commit does, so that a wider window or
+	// another customer does not count old batches as new.
 	Scope string
 	// Grace is DefaultGrace when zero.
 	Grace  time.Duration
@@ -111,10 +111,10 @@ type Tracker struct {
 	path   string // "" when in memory only
 
 	mu          sync.Mutex
-	fresh       bool // no state yet: the next commit is the starting point
-	rescoped    bool // the scope changed: new batches of the next commit are a starting point
+	fresh       bool // no state yet: counting starts with the next commit
+	rescoped    bool // the scope changed: batches first seen on the next commit are not counted as new
 	gen         uint32
-	batches     []batch
+	batches     []countedBatch
 	index       map[int64]int32 // batch ID to index in batches
 	series      []series
 	seriesIndex map[seriesKey]int32
@@ -127,7 +127,7 @@ type Tracker struct {
 	dirty       bool      // changed since the last successful save
 	touched     bool      // batches seen since the last successful save
 
-	// started is when counting started, the starting point, in Unix
+	// started is when counting started, in Unix
 	// seconds; 0 when unknown, as in files saved before it was recorded.
 	started int64
 	opened  time.Time // when this process opened the tracker; never changes
@@ -140,9 +140,9 @@ type Tracker struct {
 	noSave       error // why saves are refused for good
 }
 
-// batch is what is remembered of one batch. It holds no pointers, so that
+// countedBatch is what the counters remember of one batch. It holds no pointers, so that
 // a hundred thousand of them cost the garbage collector nothing.
-type batch struct {
+type countedBatch struct {
 	id       int64
 	hw       Counts // high-water marks
 	last     Counts // last values seen, to count corrections
@@ -169,8 +169,8 @@ type action struct {
 }
 
 // SetScope gives the tracker a new scope and window, after a reload. A new
-// scope makes the next commit a starting point for the batches it has not
-// seen; counting goes on for the others.
+// scope makes the next commit take the batches it has not seen as already
+// there, not new; counting goes on for the others.
 func (t *Tracker) SetScope(scope string, window time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -259,31 +259,31 @@ func (s *series) action(state int32) *action {
 	return &s.actions[len(s.actions)-1]
 }
 
-// Scrape stages the records of one read of the upstream. Nothing of it
-// reaches the tracker before Commit.
-type Scrape struct {
+// Staged holds the records of one read of the upstream until it is
+// committed or discarded. Nothing of it reaches the tracker before Commit.
+type Staged struct {
 	t   *Tracker
 	obs []Observation
 }
 
-// Begin starts staging a scrape.
-func (t *Tracker) Begin() *Scrape {
+// Begin starts staging the records of a read.
+func (t *Tracker) Begin() *Staged {
 	t.mu.Lock()
 	obs := t.spare[:0]
 	t.spare = nil
 	t.mu.Unlock()
-	return &Scrape{t: t, obs: obs}
+	return &Staged{t: t, obs: obs}
 }
 
 // Add stages one record. Records are taken in order; of several with the
 // same ID, the first wins.
-func (s *Scrape) Add(o *Observation) {
+func (s *Staged) Add(o *Observation) {
 	*s.Next() = *o
 }
 
 // Next stages one record and returns it to be filled in before the next
 // call, which spares a copy on the hot path of a scrape.
-func (s *Scrape) Next() *Observation {
+func (s *Staged) Next() *Observation {
 	if len(s.obs) < cap(s.obs) {
 		s.obs = s.obs[:len(s.obs)+1]
 	} else {
@@ -292,8 +292,8 @@ func (s *Scrape) Next() *Observation {
 	return &s.obs[len(s.obs)-1]
 }
 
-// Discard drops the scrape: the tracker is left as it was.
-func (s *Scrape) Discard() {
+// Discard drops the staged records: the tracker is left as it was.
+func (s *Staged) Discard() {
 	s.t.giveBack(s.obs)
 	s.obs = nil
 }
@@ -307,10 +307,10 @@ func (t *Tracker) giveBack(obs []Observation) {
 	t.mu.Unlock()
 }
 
-// Commit applies the scrape, read successfully at now, and saves the state
+// Commit applies the staged records, read successfully at now, and saves the state
 // when it changed. The error is that of the save, already logged and
 // counted; the counters are updated whatever it is.
-func (s *Scrape) Commit(now time.Time) error {
+func (s *Staged) Commit(now time.Time) error {
 	t := s.t
 	for i := range s.obs {
 		s.obs[i].fit()
@@ -338,7 +338,7 @@ func (t *Tracker) commitObservations(obs []Observation, now time.Time) {
 			t.started = seen
 		}
 		t.fresh, t.rescoped = false, false
-		t.dirty = true // so that a restart does not take a new starting point
+		t.dirty = true // so that a restart does not start counting again
 	}
 	if len(obs) > 0 {
 		t.touched = true
@@ -379,7 +379,7 @@ func (t *Tracker) commitObservations(obs []Observation, now time.Time) {
 // point its counts and action state are where counting starts, else they
 // are growth. t.mu must be held.
 func (t *Tracker) addBatch(o *Observation, c Counts, created, seen int64, baseline bool) {
-	b := batch{id: o.ID, hw: c, last: c, created: created, lastSeen: seen, gen: t.gen,
+	b := countedBatch{id: o.ID, hw: c, last: c, created: created, lastSeen: seen, gen: t.gen,
 		series: t.seriesOf(o, -1), state: t.intern(o.ActionState)}
 	s := &t.series[b.series]
 	if baseline {
@@ -404,7 +404,7 @@ func (t *Tracker) addBatch(o *Observation, c Counts, created, seen int64, baseli
 
 // updateBatch counts what batch b grew to in o, with counts c. t.mu must
 // be held.
-func (t *Tracker) updateBatch(b *batch, o *Observation, c Counts, created, seen int64) {
+func (t *Tracker) updateBatch(b *countedBatch, o *Observation, c Counts, created, seen int64) {
 	b.gen, b.lastSeen = t.gen, seen
 	if created != 0 && created != b.created {
 		b.created = created
@@ -533,7 +533,7 @@ type Status struct {
 	Corrections  uint64 // times an upstream count went down
 	Batches      int    // batches remembered
 	// Started is when the totals and corrections started counting: the
-	// starting point. Zero when unknown: before it, or for state saved
+	// first commit. Zero when unknown: before it, or for state saved
 	// before it was recorded.
 	Started time.Time
 	// Opened is when this process opened the tracker, since when

@@ -7,7 +7,7 @@ package failure
 type Latch struct{ last string }
 
 // Fail takes a failure, by a key that tells it from others, and reports
-// whether it is news: there was none, or another one.
+// whether it is new: there was none, or another one.
 func (l *Latch) Fail(key string) bool {
 	if key == l.last {
 		return false
