@@ -341,7 +341,7 @@ func TestTimeoutSaysWhere(t *testing.T) {
 					c := newTestClient(t, base, func(c *Config) { c.HTTPClient = hc })
 					ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 					defer cancel()
-					err = c.Cakes(ctx, func(*Batch) error { return nil })
+					err = c.Cakes(ctx, func(*Record) error { return nil })
 				default:
 					c := newBatchesTestClient(t, base, func(c *BatchesConfig) { c.HTTPClient = hc })
 					ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)

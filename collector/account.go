@@ -19,7 +19,7 @@ import (
 
 // Source reads an account's batch records; *b2see.Client is one.
 type Source interface {
-	Cakes(ctx context.Context, fn func(*b2see.Batch) error) error
+	Cakes(ctx context.Context, fn func(*b2see.Record) error) error
 }
 
 // AccountOptions describe one account.
@@ -273,7 +273,7 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 	if status != nil {
 		refs = status.takeRefs()
 	}
-	err := opts.Source.Cakes(ctx, func(b *b2see.Batch) error {
+	err := opts.Source.Cakes(ctx, func(b *b2see.Record) error {
 		if !w.add(b) || !b.HasID {
 			return nil
 		}

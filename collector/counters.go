@@ -43,7 +43,7 @@ var counterDescs = []*prometheus.Desc{
 
 // observation is what the counters take of a record, under the series
 // labels of the window gauges.
-func observation(o *state.Observation, b *b2see.Batch, senders bool) {
+func observation(o *state.Observation, b *b2see.Record, senders bool) {
 	*o = state.Observation{
 		ID:          b.ID,
 		ProductType: labelValue(b.ProductType),

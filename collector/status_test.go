@@ -108,17 +108,17 @@ func (l *memLookup) setBudget(n int) {
 }
 
 // statusBatches are batches 1..n, created at t0.
-func statusBatches(ids ...int64) []b2see.Batch {
-	bs := make([]b2see.Batch, len(ids))
+func statusBatches(ids ...int64) []b2see.Record {
+	bs := make([]b2see.Record, len(ids))
 	for i, id := range ids {
-		bs[i] = b2see.Batch{ID: id, HasID: true, ProductType: "aftersales_via_portal", DateCreated: t0}
+		bs[i] = b2see.Record{ID: id, HasID: true, ProductType: "aftersales_via_portal", DateCreated: t0}
 	}
 	return bs
 }
 
 // statusBatchesAt is statusBatches created at a given time: batches that
 // appear after the status memory started.
-func statusBatchesAt(created time.Time, ids ...int64) []b2see.Batch {
+func statusBatchesAt(created time.Time, ids ...int64) []b2see.Record {
 	bs := statusBatches(ids...)
 	for i := range bs {
 		bs[i].DateCreated = created
@@ -158,7 +158,7 @@ func newStatusAccount(src Source, l BatchLookup, clk *clock, mod func(*StatusOpt
 // pastBaseline makes the account's first read an empty one, so that every
 // batch the test adds afterwards is news: the first read of a fresh status
 // memory is the baseline, whose failures and timeouts are not counted.
-func pastBaseline(t *testing.T, acc *Account, src interface{ set([]b2see.Batch, error) }, batches []b2see.Batch) {
+func pastBaseline(t *testing.T, acc *Account, src interface{ set([]b2see.Record, error) }, batches []b2see.Record) {
 	t.Helper()
 	src.set(nil, nil)
 	collectOnce(acc)
@@ -176,7 +176,7 @@ func TestStatusMetrics(t *testing.T) {
 		l.set(id, code, 60)
 	}
 	bs := statusBatches(1, 2, 3, 4, 5, 6, 7, 7)
-	bs = append(bs, b2see.Batch{ProductType: "no_id"}) // cannot be looked up
+	bs = append(bs, b2see.Record{ProductType: "no_id"}) // cannot be looked up
 	src := &memSource{}
 	acc := newStatusAccount(src, l, &clock{t: t0}, nil)
 	pastBaseline(t, acc, src, bs)
@@ -607,9 +607,9 @@ func TestWriteFileAtomicLeavesNoTemporaryFile(t *testing.T) {
 }
 
 // sliceSource is a Source over prepared batches, without copying them.
-type sliceSource struct{ batches []b2see.Batch }
+type sliceSource struct{ batches []b2see.Record }
 
-func (s *sliceSource) Cakes(_ context.Context, fn func(*b2see.Batch) error) error {
+func (s *sliceSource) Cakes(_ context.Context, fn func(*b2see.Record) error) error {
 	for i := range s.batches {
 		if err := fn(&s.batches[i]); err != nil {
 			return err
@@ -641,12 +641,12 @@ func (l *idLookup) Status(_ context.Context, id string) (b2see.BatchStatus, erro
 
 // bigWindow is n batches, newest first, as the cakes API lists them.
 func bigWindow(n int) (*sliceSource, *idLookup) {
-	src := &sliceSource{batches: make([]b2see.Batch, n)}
+	src := &sliceSource{batches: make([]b2see.Record, n)}
 	l := &idLookup{}
 	products := []string{"aftersales_via_portal", "sales", "service_plan"}
 	for i := range src.batches {
 		id := int64(1_000_000 + i)
-		src.batches[i] = b2see.Batch{
+		src.batches[i] = b2see.Record{
 			ID: id, HasID: true, ProductType: products[i%3], SendingUserName: "sender " + strconv.Itoa(i%40),
 			DateCreated: t0.Add(-time.Duration(i) * time.Minute), DateSent: t0.Add(-time.Duration(i) * time.Minute),
 			LandingPageWatchCount: int64(i % 4), VideoPlayCount: int64(i % 3),
@@ -798,7 +798,7 @@ func TestStatusMissingFromAnAnswerIsNotNews(t *testing.T) {
 		t.Fatalf("failures %v, want 1", m["b2see_batch_failures_total"])
 	}
 	// An answer without batch 1, even an empty one, then batch 1 again.
-	for _, gap := range [][]b2see.Batch{statusBatchesAt(t0.Add(time.Minute), 100), nil} {
+	for _, gap := range [][]b2see.Record{statusBatchesAt(t0.Add(time.Minute), 100), nil} {
 		src.set(gap, nil)
 		gather(t, c)
 		src.set(statusBatchesAt(t0.Add(time.Minute), 100, 1), nil)

@@ -67,7 +67,7 @@ func labelValue(s string) string {
 }
 
 // add counts one record. It reports false for a batch already counted.
-func (w *window) add(b *b2see.Batch) bool {
+func (w *window) add(b *b2see.Record) bool {
 	w.records++
 	if b.HasID {
 		if _, dup := w.seen[b.ID]; dup {
