@@ -439,10 +439,11 @@ func (t *statusTracker) lookUp(ctx context.Context, cancel context.CancelFunc, c
 				return nil
 			}
 			err := t.lookUpOne(ctx, client, d.id)
-			switch {
-			case err == nil:
+			if err == nil {
 				answered.Add(1)
-			case ctx.Err() == nil:
+				return nil
+			}
+			if ctx.Err() == nil {
 				// A lookup cut by the round's own deadline is left for the
 				// next read, not failed.
 				errMu.Lock()
