@@ -93,10 +93,10 @@ func (c *BatchesClient) Endpoint(id string) string {
 	return c.base + "/v1/batches/" + url.PathEscape(id)
 }
 
-// Batch reads the status of the batch id, the decimal BatchId of a cakes
+// Status reads the status of the batch id, the decimal BatchId of a cakes
 // record. Its errors are of this package's types: a batch the API does not
 // know is a *NotFoundError.
-func (c *BatchesClient) Batch(ctx context.Context, id string) (BatchStatus, error) {
+func (c *BatchesClient) Status(ctx context.Context, id string) (BatchStatus, error) {
 	if id == "" {
 		return BatchStatus{}, errors.New("no batch ID")
 	}

@@ -65,7 +65,7 @@ func TestBatchDecodes(t *testing.T) {
 			}))
 			defer srv.Close()
 			c := newBatchesTestClient(t, srv.URL+"/BatchAPI/", nil)
-			st, err := c.Batch(context.Background(), "77")
+			st, err := c.Status(context.Background(), "77")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +93,7 @@ func TestBatchEscapesID(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := newBatchesTestClient(t, srv.URL, nil)
-	if _, err := c.Batch(context.Background(), "a/b?c"); err != nil {
+	if _, err := c.Status(context.Background(), "a/b?c"); err != nil {
 		t.Fatal(err)
 	}
 	if got != "/v1/batches/a%2Fb%3Fc" {
@@ -135,7 +135,7 @@ func TestBatchErrors(t *testing.T) {
 			}))
 			defer srv.Close()
 			c := newBatchesTestClient(t, srv.URL, func(c *BatchesConfig) { c.MaxBodyBytes = 1 << 10 })
-			_, err := c.Batch(context.Background(), "1032005")
+			_, err := c.Status(context.Background(), "1032005")
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -160,7 +160,7 @@ func TestBatchNotFoundIsTyped(t *testing.T) {
 		w.Write(readFixture(t, "batch_not_found.json"))
 	}))
 	defer srv.Close()
-	_, err := newBatchesTestClient(t, srv.URL, nil).Batch(context.Background(), "9")
+	_, err := newBatchesTestClient(t, srv.URL, nil).Status(context.Background(), "9")
 	var nf *NotFoundError
 	if !errors.As(err, &nf) || nf.ID != "9" || nf.Description != "Batch not found" {
 		t.Fatalf("err = %#v", err)
@@ -176,7 +176,7 @@ func TestBatchTimeout(t *testing.T) {
 	defer close(release)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := newBatchesTestClient(t, srv.URL, nil).Batch(ctx, "1")
+	_, err := newBatchesTestClient(t, srv.URL, nil).Status(ctx, "1")
 	if Reason(err) != ReasonTimeout {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
@@ -266,7 +266,7 @@ func TestBatchOAuth2ClientCredentials(t *testing.T) {
 		c.HTTPClient = oauthClient(t, ts.URL+"/BatchAPI/v1/authtoken", secret)
 	})
 	for range 3 {
-		st, err := c.Batch(context.Background(), "1032005")
+		st, err := c.Status(context.Background(), "1032005")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +296,7 @@ func TestBatchOAuth2RefusedKeepsSecret(t *testing.T) {
 	c := newBatchesTestClient(t, ts.URL+"/BatchAPI", func(c *BatchesConfig) {
 		c.HTTPClient = oauthClient(t, ts.URL+"/BatchAPI/v1/authtoken", secret)
 	})
-	_, err := c.Batch(context.Background(), "1032005")
+	_, err := c.Status(context.Background(), "1032005")
 	if Reason(err) != ReasonUnauthorized {
 		t.Fatalf("err = %v, want unauthorized", err)
 	}
@@ -323,7 +323,7 @@ func TestBatchRedactsSecretsFromMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newBatchesTestClient(t, srv.URL, func(c *BatchesConfig) { c.HTTPClient = hc; c.Secrets = []string{token} })
-	_, err = c.Batch(context.Background(), "1")
+	_, err = c.Status(context.Background(), "1")
 	if Reason(err) != ReasonUnauthorized || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "has no access") {
 		t.Fatalf("err = %v", err)
 	}

@@ -76,7 +76,7 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, errors.New("no customer ID")
 	}
 	if !ValidAPIKey(cfg.APIKey) {
-		return nil, errors.New("the API key is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+		return nil, errors.New("the API key is not " + APIKeyShape)
 	}
 	if cfg.DaysOfHistory < 1 {
 		return nil, fmt.Errorf("days of history must be 1 or more, not %d", cfg.DaysOfHistory)
@@ -129,7 +129,7 @@ func parseBaseURL(raw string) (*url.URL, error) {
 func (c *Client) Endpoint() string { return c.endpoint }
 
 // Cakes reads the account's batch records and calls fn with each, in the
-// order of the answer. The *Batch passed to fn is reused: fn must copy what
+// order of the answer. The *Record passed to fn is reused: fn must copy what
 // it keeps. Records are decoded one at a time, so memory does not grow with
 // the size of the answer.
 //
@@ -137,7 +137,7 @@ func (c *Client) Endpoint() string { return c.endpoint }
 // if any, is one of the types of this package (check with errors.As or
 // classify with Reason); a partial read always returns an error, so a
 // caller that stages what fn saw can discard it.
-func (c *Client) Cakes(ctx context.Context, fn func(*Batch) error) error {
+func (c *Client) Cakes(ctx context.Context, fn func(*Record) error) error {
 	traced, connected := traceConnection(ctx)
 	req, err := http.NewRequestWithContext(traced, http.MethodGet, c.endpoint+"?"+c.query, nil)
 	if err != nil {
@@ -172,7 +172,7 @@ func (c *Client) Cakes(ctx context.Context, fn func(*Batch) error) error {
 	}
 
 	dec := NewDecoder(body)
-	var b Batch
+	var b Record
 	for {
 		err := dec.Next(&b)
 		if err == io.EOF {

@@ -34,9 +34,9 @@ func newTestClient(t *testing.T, url string, mod func(*Config)) *Client {
 	return c
 }
 
-func collect(c *Client) ([]Batch, error) {
-	var out []Batch
-	err := c.Cakes(context.Background(), func(b *Batch) error {
+func collect(c *Client) ([]Record, error) {
+	var out []Record
+	err := c.Cakes(context.Background(), func(b *Record) error {
 		out = append(out, *b)
 		return nil
 	})
@@ -243,7 +243,7 @@ func TestClientTimeout(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := newTestClient(t, srv.URL, nil).Cakes(ctx, func(*Batch) error { return nil })
+	err := newTestClient(t, srv.URL, nil).Cakes(ctx, func(*Record) error { return nil })
 	var te *TimeoutError
 	if !errors.As(err, &te) {
 		t.Fatalf("err = %#v, want *TimeoutError", err)
@@ -330,7 +330,7 @@ func TestClientStopsOnCallbackError(t *testing.T) {
 	defer srv.Close()
 	stop := errors.New("stop")
 	n := 0
-	err := newTestClient(t, srv.URL, nil).Cakes(context.Background(), func(*Batch) error {
+	err := newTestClient(t, srv.URL, nil).Cakes(context.Background(), func(*Record) error {
 		n++
 		if n == 2 {
 			return stop

@@ -92,7 +92,7 @@ func (d *Decoder) InputOffset() int64 { return d.base + int64(d.pos) }
 
 // Next decodes the next record into b, overwriting every field. It returns io.EOF
 // after the closing ']' once it has checked that only whitespace follows.
-func (d *Decoder) Next(b *Batch) error {
+func (d *Decoder) Next(b *Record) error {
 	if d.err != nil {
 		return d.err
 	}
@@ -103,7 +103,7 @@ func (d *Decoder) Next(b *Batch) error {
 	return err
 }
 
-func (d *Decoder) next(b *Batch) error {
+func (d *Decoder) next(b *Record) error {
 	for {
 		switch d.state {
 		case stateStart:
@@ -830,8 +830,8 @@ func field(key []byte) int {
 }
 
 // record decodes the object starting at pos into b.
-func (d *Decoder) record(b *Batch) error {
-	*b = Batch{}
+func (d *Decoder) record(b *Record) error {
+	*b = Record{}
 	d.pos++ // '{'
 	c, err := d.nonWS()
 	if err != nil {
@@ -892,7 +892,7 @@ func (d *Decoder) record(b *Batch) error {
 }
 
 // value decodes the value of a kept field f, whose first byte c is at pos.
-func (d *Decoder) value(b *Batch, f int, c byte) error {
+func (d *Decoder) value(b *Record, f int, c byte) error {
 	off := d.InputOffset()
 	var raw []byte // number text, from a number or a string
 	isInt := false
@@ -990,7 +990,7 @@ func wantOf(f int) string {
 	return "a number"
 }
 
-func (d *Decoder) setNull(b *Batch, f int) {
+func (d *Decoder) setNull(b *Record, f int) {
 	switch f {
 	case fBatchID:
 		b.ID, b.HasID = 0, false
@@ -1007,7 +1007,7 @@ func (d *Decoder) setNull(b *Batch, f int) {
 	}
 }
 
-func (d *Decoder) stringField(b *Batch, f int) *string {
+func (d *Decoder) stringField(b *Record, f int) *string {
 	switch f {
 	case fSendingUserName:
 		return &b.SendingUserName
@@ -1019,7 +1019,7 @@ func (d *Decoder) stringField(b *Batch, f int) *string {
 	return &b.CustomerActionPaymentOutcome
 }
 
-func (d *Decoder) timeField(b *Batch, f int) *time.Time {
+func (d *Decoder) timeField(b *Record, f int) *time.Time {
 	switch f {
 	case fDateCreated:
 		return &b.DateCreated
@@ -1033,7 +1033,7 @@ func (d *Decoder) timeField(b *Batch, f int) *time.Time {
 	return &b.CustomerActionDate
 }
 
-func (d *Decoder) intField(b *Batch, f int) *int64 {
+func (d *Decoder) intField(b *Record, f int) *int64 {
 	switch f {
 	case fLandingPageWatchCount:
 		return &b.LandingPageWatchCount

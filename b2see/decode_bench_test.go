@@ -126,7 +126,7 @@ func BenchmarkDecode(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
 		var rd bytes.Reader
-		var rec Batch
+		var rec Record
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		for b.Loop() {
@@ -174,7 +174,7 @@ func BenchmarkDecodeLongToken(b *testing.B) {
 		b.Run(tt.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			var rd strings.Reader
-			var rec Batch
+			var rec Record
 			for b.Loop() {
 				rd.Reset(body)
 				d := NewDecoder(iotest.OneByteReader(&rd))

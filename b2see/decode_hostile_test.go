@@ -33,7 +33,7 @@ func TestDecodeNumberScanLinear(t *testing.T) {
 			t.Run(tt.name+"/"+rd.name, func(t *testing.T) {
 				body := `[{"` + tt.field + `": ` + tt.number + `, "BatchId": 7}]`
 				d := NewDecoder(rd.wrap([]byte(body)))
-				var b Batch
+				var b Record
 				if err := d.Next(&b); err != nil {
 					t.Fatal(err)
 				}
@@ -65,7 +65,7 @@ func TestDecodeCountsAtTheEdges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := Batch{VideoPlayCount: math.MaxInt64, GoogleClicks: math.MinInt64, FacebookClicks: -2,
+			want := Record{VideoPlayCount: math.MaxInt64, GoogleClicks: math.MinInt64, FacebookClicks: -2,
 				ImageLinkClicks: 9200000000000000000, LandingPageWatchCount: -9200000000000000000}
 			if len(got) != 1 || got[0] != want {
 				t.Errorf("decoded %+v, want %+v", got, want)
@@ -194,7 +194,7 @@ func TestClientRefusesHugeBodiesAsBadBody(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			err := c.Cakes(context.Background(), func(*Batch) error { return nil })
+			err := c.Cakes(context.Background(), func(*Record) error { return nil })
 			runtime.ReadMemStats(&after)
 			<-done
 			if Reason(err) != ReasonBadBody || !strings.Contains(err.Error(), tt.reason) {

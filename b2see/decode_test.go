@@ -20,12 +20,12 @@ import (
 )
 
 // decodeAll decodes every record of r until io.EOF or the first error.
-func decodeAll(t testing.TB, r io.Reader) ([]Batch, error) {
+func decodeAll(t testing.TB, r io.Reader) ([]Record, error) {
 	t.Helper()
 	d := NewDecoder(r)
-	var out []Batch
+	var out []Record
 	for {
-		var b Batch
+		var b Record
 		err := d.Next(&b)
 		if err == io.EOF {
 			return out, nil
@@ -68,19 +68,19 @@ var readers = []struct {
 
 func TestDecodeFixtures(t *testing.T) {
 	base := utc("2021-05-13T10:53:44Z")
-	date := func(id int64, created time.Time) Batch { return Batch{ID: id, HasID: true, DateCreated: created} }
+	date := func(id int64, created time.Time) Record { return Record{ID: id, HasID: true, DateCreated: created} }
 	tests := []struct {
 		file string
-		want []Batch
+		want []Record
 	}{
-		{"cakes_sample.json", []Batch{{
+		{"cakes_sample.json", []Record{{
 			ID: 1032005, HasID: true,
 			DateCreated:     base,
 			SendingUserName: "Rory Walsh",
 			ProductType:     "aftersales_via_portal",
 			VideoPlayCount:  1,
 		}}},
-		{"camel_case.json", []Batch{{
+		{"camel_case.json", []Record{{
 			ID: 2001, HasID: true,
 			DateCreated:                  utc("2021-06-01T09:00:00Z"),
 			DateSent:                     utc("2021-06-01T09:05:00Z"),
@@ -98,7 +98,7 @@ func TestDecodeFixtures(t *testing.T) {
 			CustomerActionPaymentOutcome: "Paid",
 			CustomerRating:               5, HasRating: true,
 		}, {ID: 2002, HasID: true, ProductType: "sales", VideoPlayCount: 7}}},
-		{"dotnet_dates.json", []Batch{
+		{"dotnet_dates.json", []Record{
 			date(1, base),
 			date(2, base.Add(100*time.Millisecond)),
 			date(3, base.Add(123*time.Millisecond)),
@@ -116,8 +116,8 @@ func TestDecodeFixtures(t *testing.T) {
 			date(15, time.Time{}),
 			{ID: 16, HasID: true, DateSent: base},
 		}},
-		{"nulls.json", []Batch{{}, {}}},
-		{"unknown_nested.json", []Batch{{
+		{"nulls.json", []Record{{}, {}}},
+		{"unknown_nested.json", []Record{{
 			ID: 3001, HasID: true,
 			ProductType:           "bodyshop",
 			SendingUserName:       "Tomás Ó Briain",
@@ -128,7 +128,7 @@ func TestDecodeFixtures(t *testing.T) {
 			FacebookClicks:        -2,
 			CustomerRating:        4.5, HasRating: true,
 		}}},
-		{"bom.json", []Batch{{ID: 4001, HasID: true, ProductType: "sales", CustomerActionPrice: 100}}},
+		{"bom.json", []Record{{ID: 4001, HasID: true, ProductType: "sales", CustomerActionPrice: 100}}},
 		{"top_null.json", nil},
 		{"empty_array.json", nil},
 	}
@@ -154,7 +154,7 @@ func TestDecodeFixtures(t *testing.T) {
 }
 
 // diffBatch describes how got differs from want, or returns "".
-func diffBatch(got, want Batch) string {
+func diffBatch(got, want Record) string {
 	var diffs []string
 	eqTime := func(name string, g, w time.Time) {
 		if !g.Equal(w) || g.Location() != time.UTC {
@@ -370,7 +370,7 @@ func TestDecodeReaderErrors(t *testing.T) {
 func TestDecodeStickyAndOffset(t *testing.T) {
 	body := readFixture(t, "camel_case.json")
 	d := NewDecoder(bytes.NewReader(body))
-	var b Batch
+	var b Record
 	var last int64
 	for {
 		err := d.Next(&b)
@@ -405,14 +405,14 @@ func TestDecodeStickyAndOffset(t *testing.T) {
 
 func TestDecodeOverwritesEveryField(t *testing.T) {
 	d := NewDecoder(bytes.NewReader(readFixture(t, "camel_case.json")))
-	var b Batch
+	var b Record
 	if err := d.Next(&b); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Next(&b); err != nil {
 		t.Fatal(err)
 	}
-	want := Batch{ID: 2002, HasID: true, ProductType: "sales", VideoPlayCount: 7}
+	want := Record{ID: 2002, HasID: true, ProductType: "sales", VideoPlayCount: 7}
 	if diff := diffBatch(b, want); diff != "" {
 		t.Error(diff)
 	}
@@ -472,7 +472,7 @@ func TestDecodeTokenCap(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			body := `[{"Data": "` + strings.Repeat("x", tt.size) + `", "BatchId": 5}]`
 			d := NewDecoder(strings.NewReader(body))
-			var b Batch
+			var b Record
 			err := d.Next(&b)
 			if len(d.buf) > maxToken {
 				t.Errorf("buffer grew to %d bytes, over the cap of %d", len(d.buf), maxToken)
@@ -493,7 +493,7 @@ func TestDecodeTokenCap(t *testing.T) {
 
 func TestDecodeSteadyStateAllocs(t *testing.T) {
 	body := genBody(7, 2000)
-	var b Batch
+	var b Record
 	allocs := testing.AllocsPerRun(3, func() {
 		d := NewDecoder(bytes.NewReader(body))
 		for d.Next(&b) == nil {
@@ -518,7 +518,7 @@ func TestDecodeInternBounded(t *testing.T) {
 	}
 	body.WriteString("]")
 	d := NewDecoder(strings.NewReader(body.String()))
-	var b Batch
+	var b Record
 	for i := range n {
 		if err := d.Next(&b); err != nil {
 			t.Fatal(err)
@@ -550,7 +550,7 @@ func TestDecodeInternBounded(t *testing.T) {
 // differential test; the expected values are kept beside the wire form.
 type diffRecord struct {
 	wire map[string]any
-	want Batch
+	want Record
 }
 
 // keyCase spells a documented field name as one of the writers would.
@@ -599,7 +599,7 @@ func randString(r *rand.Rand) string {
 
 func randRecord(r *rand.Rand) diffRecord {
 	w := map[string]any{}
-	var b Batch
+	var b Record
 	set := func(name string, v any) { w[keyCase(r, name)] = v }
 	num := func(v int64) any { // counts as numbers, integral floats or strings
 		switch r.IntN(6) {

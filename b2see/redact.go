@@ -26,6 +26,9 @@ const shortSecret = 8
 // account's key.
 var guidPattern = regexp.MustCompile(`(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 
+// APIKeyShape says what a valid API key looks like, for errors.
+const APIKeyShape = "a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+
 // ValidAPIKey reports whether key has the documented GUID shape,
 // xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.
 func ValidAPIKey(key string) bool {

@@ -42,75 +42,23 @@ func parseTime(b []byte) (time.Time, error) {
 	}
 	var hour, minute, sec, nsec int
 	var offset int // seconds east of UTC
-	i := 10
-	if i < len(b) {
-		if c := b[i]; c != 'T' && c != 't' && c != ' ' {
+	if len(b) > 10 {
+		if c := b[10]; c != 'T' && c != 't' && c != ' ' {
 			return time.Time{}, errBadDate
 		}
-		i++
-		// hh:mm[:ss]
-		if len(b) < i+5 || b[i+2] != ':' {
+		var i int
+		var ok bool
+		if hour, minute, sec, nsec, i, ok = parseClock(b, 11); !ok {
 			return time.Time{}, errBadDate
-		}
-		var ok1, ok2, ok3 bool
-		hour, ok1 = digits(b[i : i+2])
-		minute, ok2 = digits(b[i+3 : i+5])
-		ok3 = true
-		i += 5
-		if i < len(b) && b[i] == ':' {
-			if len(b) < i+3 {
-				return time.Time{}, errBadDate
-			}
-			sec, ok3 = digits(b[i+1 : i+3])
-			i += 3
-		}
-		if !ok1 || !ok2 || !ok3 {
-			return time.Time{}, errBadDate
-		}
-		if i < len(b) && (b[i] == '.' || b[i] == ',') {
-			i++
-			start := i
-			scale := int(1e8)
-			for ; i < len(b) && isDigit(b[i]); i++ {
-				// .NET writes up to 7 digits (ticks); past nanoseconds
-				// the digits are dropped.
-				nsec += int(b[i]-'0') * scale
-				scale /= 10
-			}
-			if i == start {
-				return time.Time{}, errBadDate
-			}
 		}
 		if i < len(b) {
 			switch b[i] {
 			case 'Z', 'z':
 				i++
 			case '+', '-':
-				sign := 1
-				if b[i] == '-' {
-					sign = -1
-				}
-				i++
-				var oh, om int
-				var ok bool
-				switch rest := b[i:]; {
-				case len(rest) == 2: // +01
-					oh, ok = digits(rest)
-				case len(rest) == 4: // +0100
-					oh, ok = digits(rest[:2])
-					if ok {
-						om, ok = digits(rest[2:])
-					}
-				case len(rest) == 5 && rest[2] == ':': // +01:00
-					oh, ok = digits(rest[:2])
-					if ok {
-						om, ok = digits(rest[3:])
-					}
-				}
-				if !ok || oh > 23 || om > 59 {
+				if offset, ok = parseOffset(b[i:]); !ok {
 					return time.Time{}, errBadDate
 				}
-				offset = sign * (oh*3600 + om*60)
 				i = len(b)
 			default:
 				return time.Time{}, errBadDate
@@ -133,6 +81,71 @@ func parseTime(b []byte) (time.Time, error) {
 		t = t.Add(-time.Duration(offset) * time.Second)
 	}
 	return t, nil
+}
+
+// parseClock reads hh:mm[:ss][.fraction] from b at i and returns where it
+// stopped. The fraction may have any number of digits: .NET writes up to
+// 7 (ticks); past nanoseconds they are dropped.
+func parseClock(b []byte, i int) (hour, minute, sec, nsec, end int, ok bool) {
+	if len(b) < i+5 || b[i+2] != ':' {
+		return 0, 0, 0, 0, i, false
+	}
+	hour, ok1 := digits(b[i : i+2])
+	minute, ok2 := digits(b[i+3 : i+5])
+	ok3 := true
+	i += 5
+	if i < len(b) && b[i] == ':' {
+		if len(b) < i+3 {
+			return 0, 0, 0, 0, i, false
+		}
+		sec, ok3 = digits(b[i+1 : i+3])
+		i += 3
+	}
+	if !ok1 || !ok2 || !ok3 {
+		return 0, 0, 0, 0, i, false
+	}
+	if i < len(b) && (b[i] == '.' || b[i] == ',') {
+		i++
+		start := i
+		scale := int(1e8)
+		for ; i < len(b) && isDigit(b[i]); i++ {
+			nsec += int(b[i]-'0') * scale
+			scale /= 10
+		}
+		if i == start {
+			return 0, 0, 0, 0, i, false
+		}
+	}
+	return hour, minute, sec, nsec, i, true
+}
+
+// parseOffset reads a whole offset from UTC, +01, +0100 or +01:00 (or with
+// '-'), and returns it in seconds east of UTC.
+func parseOffset(b []byte) (int, bool) {
+	sign := 1
+	if b[0] == '-' {
+		sign = -1
+	}
+	var oh, om int
+	var ok bool
+	switch rest := b[1:]; {
+	case len(rest) == 2: // +01
+		oh, ok = digits(rest)
+	case len(rest) == 4: // +0100
+		oh, ok = digits(rest[:2])
+		if ok {
+			om, ok = digits(rest[2:])
+		}
+	case len(rest) == 5 && rest[2] == ':': // +01:00
+		oh, ok = digits(rest[:2])
+		if ok {
+			om, ok = digits(rest[3:])
+		}
+	}
+	if !ok || oh > 23 || om > 59 {
+		return 0, false
+	}
+	return sign * (oh*3600 + om*60), true
 }
 
 // parseDotNetDate parses /Date(ms)/ and /Date(ms+hhmm)/. The milliseconds

@@ -50,7 +50,7 @@ var apis = []api{
 			_, err := newBatchesTestClient(t, base, func(c *BatchesConfig) {
 				c.HTTPClient = hc
 				c.Secrets = []string{testPassword, testUser + ":" + testPassword}
-			}).Batch(context.Background(), "1032005")
+			}).Status(context.Background(), "1032005")
 			return err
 		},
 	},
@@ -341,12 +341,12 @@ func TestTimeoutSaysWhere(t *testing.T) {
 					c := newTestClient(t, base, func(c *Config) { c.HTTPClient = hc })
 					ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 					defer cancel()
-					err = c.Cakes(ctx, func(*Batch) error { return nil })
+					err = c.Cakes(ctx, func(*Record) error { return nil })
 				default:
 					c := newBatchesTestClient(t, base, func(c *BatchesConfig) { c.HTTPClient = hc })
 					ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 					defer cancel()
-					_, err = c.Batch(ctx, "1")
+					_, err = c.Status(ctx, "1")
 				}
 				var te *TimeoutError
 				if !errors.As(err, &te) || err.Error() != tc.want {

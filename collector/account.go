@@ -13,12 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
+	"github.com/b2see-exporter/b2see_exporter/internal/failure"
 	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
 // Source reads an account's batch records; *b2see.Client is one.
 type Source interface {
-	Cakes(ctx context.Context, fn func(*b2see.Batch) error) error
+	Cakes(ctx context.Context, fn func(*b2see.Record) error) error
 }
 
 // AccountOptions describe one account.
@@ -73,11 +74,11 @@ type Account struct {
 	lastSuccess time.Time
 	lastAttempt time.Time
 	lastResult  *readResult
-	retryAt     time.Time // no upstream call before, after a 429
-	failing     string    // the failure last logged at warning level
+	retryAt     time.Time     // no upstream call before, after a 429
+	failing     failure.Latch // the failure last logged at warning level
 	scrapeErrs  map[string]uint64
 	requests    map[requestKey]uint64
-	durations   map[string]*durationHist
+	durations   map[string]*histogram
 }
 
 type requestKey struct{ endpoint, outcome string }
@@ -112,7 +113,7 @@ func NewAccount(opts AccountOptions) *Account {
 		now:        opts.Now,
 		scrapeErrs: map[string]uint64{},
 		requests:   map[requestKey]uint64{},
-		durations:  map[string]*durationHist{},
+		durations:  map[string]*histogram{},
 	}
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
@@ -256,23 +257,23 @@ func reason(err error) string {
 // read calls the upstream once and records the outcome. After a good read
 // of the cakes, the status lookups get what is left of ctx's time, up to
 // the latest deadline of the scrapes waiting on f (when f is not nil):
-// lookups that no scrape would wait for are owed to the next read.
+// lookups that no scrape would wait for are left for the next read.
 func (a *Account) read(ctx context.Context, f *flight) *readResult {
 	a.mu.Lock()
 	opts := a.opts // Reconfigure may change them meanwhile
 	a.mu.Unlock()
 	start := a.now()
 	w := newWindow(opts.SenderLabel)
-	var counting *state.Scrape
+	var counting *state.Staged
 	if opts.Counters != nil {
 		counting = opts.Counters.Begin()
 	}
 	status := a.statusTracker()
-	var refs []batchRef
+	var refs []listedBatch
 	if status != nil {
 		refs = status.takeRefs()
 	}
-	err := opts.Source.Cakes(ctx, func(b *b2see.Batch) error {
+	err := opts.Source.Cakes(ctx, func(b *b2see.Record) error {
 		if !w.add(b) || !b.HasID {
 			return nil
 		}
@@ -280,7 +281,7 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 			observation(counting.Next(), b, opts.SenderLabel)
 		}
 		if status != nil {
-			r := batchRef{id: b.ID}
+			r := listedBatch{id: b.ID}
 			if !b.DateCreated.IsZero() {
 				r.created = b.DateCreated.Unix()
 			}
@@ -337,9 +338,8 @@ func (a *Account) record(w *window, senderLabel bool, err error, start time.Time
 		// The data is as of the end of the read: a fresh read is 0 s old,
 		// however long it took.
 		a.lastSuccess = start.Add(took)
-		if a.failing != "" {
+		if a.failing.Clear() {
 			a.logger.Info("B2see API answers again")
-			a.failing = ""
 		}
 		return res
 	}
@@ -348,9 +348,8 @@ func (a *Account) record(w *window, senderLabel bool, err error, start time.Time
 		a.retryAt = start.Add(rl.RetryAfter)
 	}
 	// Log a failure once when it starts or changes, not on every scrape.
-	if key := failureKey(err); key != a.failing {
+	if a.failing.Fail(failureKey(err)) {
 		a.logger.Warn("reading the B2see API failed", "reason", reason(err), "err", err.Error())
-		a.failing = key
 	} else {
 		a.logger.Debug("reading the B2see API still fails", "reason", reason(err), "err", err.Error())
 	}
@@ -378,7 +377,7 @@ func (a *Account) countRequest(endpoint string, err error, took time.Duration) {
 	a.requests[requestKey{endpoint, outcome}]++
 	h := a.durations[endpoint]
 	if h == nil {
-		h = &durationHist{counts: make([]uint64, len(requestDurationBuckets))}
+		h = newHistogram(requestDurationBuckets)
 		a.durations[endpoint] = h
 	}
 	h.observe(took.Seconds())
@@ -389,18 +388,16 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 	start := time.Now()
 	res, win, lastSuccess := a.scrape(ctx)
 	name := a.name
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- constMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+	e := emitter(ch)
 	up := 0.0
 	if res.err == nil {
 		up = 1
 	}
-	gauge(upDesc, up, name)
-	gauge(scrapeDurationDesc, time.Since(start).Seconds(), name)
+	e.gauge(upDesc, up, name)
+	e.gauge(scrapeDurationDesc, time.Since(start).Seconds(), name)
 	if !lastSuccess.IsZero() {
-		gauge(lastSuccessDesc, float64(lastSuccess.UnixNano())/1e9, name)
-		gauge(dataAgeDesc, max(a.now().Sub(lastSuccess).Seconds(), 0), name)
+		e.gauge(lastSuccessDesc, float64(lastSuccess.UnixNano())/1e9, name)
+		e.gauge(dataAgeDesc, max(a.now().Sub(lastSuccess).Seconds(), 0), name)
 	}
 	if win != nil {
 		win.collect(ch, name)
@@ -448,32 +445,6 @@ var scrapeErrorReasons = []string{
 }
 
 var requestDurationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
-
-// durationHist is a histogram kept by hand, so that it can be emitted as a
-// const metric with the account's label.
-type durationHist struct {
-	counts []uint64
-	count  uint64
-	sum    float64
-}
-
-func (h *durationHist) observe(v float64) {
-	h.count++
-	h.sum += v
-	if i := sort.SearchFloat64s(requestDurationBuckets, v); i < len(h.counts) {
-		h.counts[i]++
-	}
-}
-
-func (h *durationHist) metric(d *prometheus.Desc, created time.Time, labels ...string) prometheus.Metric {
-	buckets := make(map[float64]uint64, len(requestDurationBuckets))
-	var cum uint64
-	for i, ub := range requestDurationBuckets {
-		cum += h.counts[i]
-		buckets[ub] = cum
-	}
-	return constHistogramCreated(d, h.count, h.sum, buckets, created, labels...)
-}
 
 // statusTracker returns the account's status tracker, nil when off.
 func (a *Account) statusTracker() *statusTracker {

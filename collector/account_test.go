@@ -20,13 +20,13 @@ import (
 // memSource is a Source over batches held in memory.
 type memSource struct {
 	mu      sync.Mutex
-	batches []b2see.Batch
+	batches []b2see.Record
 	err     error         // returned after the batches
 	calls   atomic.Int64  // reads started
 	gate    chan struct{} // when set, reads wait for it
 }
 
-func (s *memSource) Cakes(ctx context.Context, fn func(*b2see.Batch) error) error {
+func (s *memSource) Cakes(ctx context.Context, fn func(*b2see.Record) error) error {
 	s.calls.Add(1)
 	if s.gate != nil {
 		select {
@@ -39,7 +39,7 @@ func (s *memSource) Cakes(ctx context.Context, fn func(*b2see.Batch) error) erro
 		}
 	}
 	s.mu.Lock()
-	bs, err := append([]b2see.Batch(nil), s.batches...), s.err
+	bs, err := append([]b2see.Record(nil), s.batches...), s.err
 	s.mu.Unlock()
 	for i := range bs {
 		if err := fn(&bs[i]); err != nil {
@@ -49,7 +49,7 @@ func (s *memSource) Cakes(ctx context.Context, fn func(*b2see.Batch) error) erro
 	return err
 }
 
-func (s *memSource) set(bs []b2see.Batch, err error) {
+func (s *memSource) set(bs []b2see.Record, err error) {
 	s.mu.Lock()
 	s.batches, s.err = bs, err
 	s.mu.Unlock()
@@ -57,8 +57,8 @@ func (s *memSource) set(bs []b2see.Batch, err error) {
 
 var t0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 
-func testBatches() []b2see.Batch {
-	return []b2see.Batch{
+func testBatches() []b2see.Record {
+	return []b2see.Record{
 		{ID: 1, HasID: true, ProductType: "aftersales_via_portal", SendingUserName: "Rory Walsh",
 			DateCreated: t0, DateSent: t0.Add(time.Minute), LandingPageFirstWatched: t0.Add(11 * time.Minute),
 			LandingPageWatchCount: 3, VideoPlayCount: 4, ImageLinkClicks: 1, GoogleClicks: 2,
@@ -233,7 +233,7 @@ func TestFailureKeepsLastGoodData(t *testing.T) {
 
 	// A read that fails half way: nothing of it may show.
 	now = t0.Add(time.Minute)
-	src.set(append(testBatches(), b2see.Batch{ID: 9, HasID: true, ProductType: "new"}), &b2see.BodyError{Reason: "truncated"})
+	src.set(append(testBatches(), b2see.Record{ID: 9, HasID: true, ProductType: "new"}), &b2see.BodyError{Reason: "truncated"})
 	second := gather(t, c)
 	if second["b2see_up"] != 0 {
 		t.Errorf("up = %v after a failure", second["b2see_up"])
@@ -508,7 +508,7 @@ type slowSource struct {
 	took time.Duration
 }
 
-func (s slowSource) Cakes(_ context.Context, fn func(*b2see.Batch) error) error {
+func (s slowSource) Cakes(_ context.Context, fn func(*b2see.Record) error) error {
 	s.clk.set(s.clk.now().Add(s.took))
 	b := testBatches()[0]
 	return fn(&b)

@@ -9,7 +9,7 @@ import (
 
 // The counters grow by what each batch's counts grew between successful
 // scrapes, as package state keeps them: the first scrape with no saved
-// state is their starting point, a count going down upstream never makes
+// state is where they start from, a count going down upstream never makes
 // them go down, and a failed scrape changes nothing. They survive restarts
 // through the state file and keep their values while the upstream fails.
 var (
@@ -43,7 +43,7 @@ var counterDescs = []*prometheus.Desc{
 
 // observation is what the counters take of a record, under the series
 // labels of the window gauges.
-func observation(o *state.Observation, b *b2see.Batch, senders bool) {
+func observation(o *state.Observation, b *b2see.Record, senders bool) {
 	*o = state.Observation{
 		ID:          b.ID,
 		ProductType: labelValue(b.ProductType),
@@ -68,12 +68,13 @@ func observation(o *state.Observation, b *b2see.Batch, senders bool) {
 var linkCounts = [len(linkNames)]int{state.ImageClicks, state.FacebookClicks, state.GoogleClicks}
 
 // collectCounters emits the counters of tr for account. Those of the
-// batch records have counted since the starting point, when it is known;
+// batch records have counted since counting started, when that is known;
 // save failures since the tracker was opened.
 func collectCounters(ch chan<- prometheus.Metric, tr *state.Tracker, account string) {
 	st := tr.Status()
+	e := emitter(ch)
 	count := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- counter(d, v, st.Started, labels...)
+		e.counter(d, v, st.Started, labels...)
 	}
 	for _, s := range tr.Totals() {
 		count(batchesCreatedDesc, float64(s.Created), account, s.ProductType, s.Sender)
@@ -92,12 +93,12 @@ func collectCounters(ch chan<- prometheus.Metric, tr *state.Tracker, account str
 		return
 	}
 	if !st.LastSave.IsZero() {
-		ch <- constMetric(stateLastSaveDesc, prometheus.GaugeValue, float64(st.LastSave.UnixNano())/1e9, account)
+		e.gauge(stateLastSaveDesc, float64(st.LastSave.UnixNano())/1e9, account)
 	}
 	ok := 0.0
 	if st.LastSaveOK {
 		ok = 1
 	}
-	ch <- constMetric(stateLastSaveSuccessfulDesc, prometheus.GaugeValue, ok, account)
-	ch <- counter(stateSaveFailuresDesc, float64(st.SaveFailures), st.Opened, account)
+	e.gauge(stateLastSaveSuccessfulDesc, ok, account)
+	e.counter(stateSaveFailuresDesc, float64(st.SaveFailures), st.Opened, account)
 }

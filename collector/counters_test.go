@@ -20,12 +20,12 @@ import (
 // replaySource answers with its batches, through one reused Batch as the
 // decoder does, and fails after failAfter of them when failAfter >= 0.
 type replaySource struct {
-	batches   []b2see.Batch
+	batches   []b2see.Record
 	failAfter int
 }
 
-func (s *replaySource) Cakes(ctx context.Context, fn func(*b2see.Batch) error) error {
-	var b b2see.Batch
+func (s *replaySource) Cakes(ctx context.Context, fn func(*b2see.Record) error) error {
+	var b b2see.Record
 	for i := range s.batches {
 		if i == s.failAfter {
 			return &b2see.TimeoutError{Op: "reading the body"}
@@ -49,15 +49,15 @@ var counterNames = []string{
 }
 
 func TestCountersAcrossScrapes(t *testing.T) {
-	svc := b2see.Batch{ID: 1, HasID: true, ProductType: "svc", SendingUserName: "alice",
+	svc := b2see.Record{ID: 1, HasID: true, ProductType: "svc", SendingUserName: "alice",
 		LandingPageWatchCount: 5, CustomerActionState: "offered", CustomerActionPrice: 10}
 	grown := svc
 	grown.LandingPageWatchCount, grown.VideoPlayCount = 8, 2
 	grown.CustomerActionState, grown.CustomerActionPrice = "accepted", 100
-	mot := b2see.Batch{ID: 2, HasID: true, ProductType: "mot", LandingPageWatchCount: 1, GoogleClicks: 1}
+	mot := b2see.Record{ID: 2, HasID: true, ProductType: "mot", LandingPageWatchCount: 1, GoogleClicks: 1}
 	corrected := mot
 	corrected.LandingPageWatchCount = 0
-	noID := b2see.Batch{ProductType: "svc", SendingUserName: "alice", LandingPageWatchCount: 50}
+	noID := b2see.Record{ProductType: "svc", SendingUserName: "alice", LandingPageWatchCount: 50}
 
 	// The series of both scrapes after the second.
 	const grownText = `
@@ -113,13 +113,13 @@ b2see_state_save_failures_total{account="acme"} 0
 
 	steps := []struct {
 		name    string
-		batches []b2see.Batch
+		batches []b2see.Record
 		fail    int
 		want    string
 	}{
 		{
 			name:    "the first scrape is the starting point",
-			batches: []b2see.Batch{svc},
+			batches: []b2see.Record{svc},
 			fail:    -1,
 			want: `
 b2see_batches_created_total{account="acme",product_type="svc",sender="alice"} 0
@@ -134,19 +134,19 @@ b2see_customer_action_value_total{account="acme",product_type="svc",sender="alic
 		},
 		{
 			name:    "growth, a state entered, a new batch, a duplicate and a record with no ID",
-			batches: []b2see.Batch{grown, mot, svc, noID},
+			batches: []b2see.Record{grown, mot, svc, noID},
 			fail:    -1,
 			want:    grownText + own(0, int(at(1).Unix())),
 		},
 		{
 			name:    "a failed scrape keeps every counter",
-			batches: []b2see.Batch{grown, mot, grown, mot},
+			batches: []b2see.Record{grown, mot, grown, mot},
 			fail:    3,
 			want:    grownText + own(0, int(at(1).Unix())),
 		},
 		{
 			name:    "a batch leaving the window and a correction change no counter",
-			batches: []b2see.Batch{corrected},
+			batches: []b2see.Record{corrected},
 			fail:    -1,
 			want:    grownText + own(1, int(at(3).Unix())),
 		},
@@ -175,8 +175,8 @@ b2see_customer_action_value_total{account="acme",product_type="svc",sender="alic
 }
 
 func TestCountersSenderLabelOff(t *testing.T) {
-	b := b2see.Batch{ID: 1, HasID: true, ProductType: "svc", SendingUserName: "alice"}
-	src := &replaySource{batches: []b2see.Batch{b}, failAfter: -1}
+	b := b2see.Record{ID: 1, HasID: true, ProductType: "svc", SendingUserName: "alice"}
+	src := &replaySource{batches: []b2see.Record{b}, failAfter: -1}
 	tr := state.Open(state.Options{Account: "acme"})
 	a := NewAccount(AccountOptions{Name: "acme", Source: src, Counters: tr})
 	a.read(context.Background(), nil)
@@ -192,11 +192,11 @@ func TestCountersSenderLabelOff(t *testing.T) {
 // TestFailedScrapeChangesNothing fails the upstream after every possible
 // number of records of an answer full of changes.
 func TestFailedScrapeChangesNothing(t *testing.T) {
-	before := []b2see.Batch{
+	before := []b2see.Record{
 		{ID: 1, HasID: true, ProductType: "svc", LandingPageWatchCount: 1},
 		{ID: 2, HasID: true, ProductType: "svc", VideoPlayCount: 4, CustomerActionState: "offered"},
 	}
-	after := []b2see.Batch{
+	after := []b2see.Record{
 		{ID: 1, HasID: true, ProductType: "svc", LandingPageWatchCount: 7, FacebookClicks: 2},
 		{ID: 3, HasID: true, ProductType: "mot", LandingPageWatchCount: 3},
 		{ID: 2, HasID: true, ProductType: "svc", VideoPlayCount: 1, CustomerActionState: "paid", CustomerActionPrice: 9},
@@ -207,7 +207,7 @@ func TestFailedScrapeChangesNothing(t *testing.T) {
 		tr := state.Open(state.Options{Account: "acme"})
 		a := NewAccount(AccountOptions{Name: "acme", Source: src, Counters: tr})
 		a.read(context.Background(), nil)
-		src.batches = append(before[:len(before):len(before)], b2see.Batch{ID: 5, HasID: true, LandingPageWatchCount: 2})
+		src.batches = append(before[:len(before):len(before)], b2see.Record{ID: 5, HasID: true, LandingPageWatchCount: 2})
 		a.read(context.Background(), nil)
 		want, wantStatus := tr.Totals(), tr.Status()
 
@@ -229,7 +229,7 @@ func TestCountersSaveFailure(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	src := &replaySource{batches: []b2see.Batch{{ID: 1, HasID: true, ProductType: "svc", VideoPlayCount: 1}}, failAfter: -1}
+	src := &replaySource{batches: []b2see.Record{{ID: 1, HasID: true, ProductType: "svc", VideoPlayCount: 1}}, failAfter: -1}
 	a := NewAccount(AccountOptions{Name: "acme", Source: src,
 		Counters: state.Open(state.Options{Dir: filepath.Join(file, "state"), Account: "acme"})})
 	a.read(context.Background(), nil)
@@ -256,14 +256,14 @@ b2see_state_save_failures_total{account="acme"} 2
 }
 
 // benchBatches are n records of a busy account.
-func benchBatches(n int) []b2see.Batch {
+func benchBatches(n int) []b2see.Record {
 	r := rand.New(rand.NewPCG(1, 2))
 	types := []string{"aftersales_via_portal", "service", "mot", "sales"}
 	states := []string{"", "", "offered", "accepted", "paid"}
 	created := time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)
-	out := make([]b2see.Batch, n)
+	out := make([]b2see.Record, n)
 	for i := range out {
-		out[i] = b2see.Batch{
+		out[i] = b2see.Record{
 			ID: int64(1_000_000 + i), HasID: true,
 			DateCreated:           created.Add(time.Duration(i) * 20 * time.Second),
 			ProductType:           types[r.IntN(len(types))],

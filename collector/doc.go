@@ -6,7 +6,10 @@
 // is made per scrape request, carries that request's deadline, and emits
 // const metrics for its accounts. Descriptors are built once, here.
 //
-// The package knows nothing of HTTP details. Recipients' personal data and
+// The package knows nothing of HTTP details, and does no disk I/O: what
+// must outlive a restart (the counters, the batch statuses) is saved and
+// loaded by package state, and this package imports neither os nor
+// syscall. Recipients' personal data and
 // free text never become label values: the b2see decoder does not even
 // hold them.
 package collector

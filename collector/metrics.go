@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,6 +71,50 @@ func constHistogramCreated(d *prometheus.Desc, count uint64, sum float64, bucket
 		return prometheus.NewInvalidMetric(d, err)
 	}
 	return m
+}
+
+// histogram is a histogram kept by hand, so that it can be emitted as a
+// const metric with the labels of its series.
+type histogram struct {
+	bounds []float64 // the buckets' upper bounds, ascending
+	counts []uint64  // per bucket, not cumulative
+	count  uint64
+	sum    float64
+}
+
+func newHistogram(bounds []float64) *histogram {
+	return &histogram{bounds: bounds, counts: make([]uint64, len(bounds))}
+}
+
+func (h *histogram) observe(v float64) {
+	h.count++
+	h.sum += v
+	if i := sort.SearchFloat64s(h.bounds, v); i < len(h.counts) {
+		h.counts[i]++
+	}
+}
+
+// metric is the histogram as a const metric, with the time since which it
+// has counted when known (not zero).
+func (h *histogram) metric(d *prometheus.Desc, created time.Time, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.bounds))
+	var cum uint64
+	for i, ub := range h.bounds {
+		cum += h.counts[i]
+		buckets[ub] = cum
+	}
+	return constHistogramCreated(d, h.count, h.sum, buckets, created, labels...)
+}
+
+// emitter sends const metrics to a scrape's channel.
+type emitter chan<- prometheus.Metric
+
+func (e emitter) gauge(d *prometheus.Desc, v float64, labels ...string) {
+	e <- constMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func (e emitter) counter(d *prometheus.Desc, v float64, created time.Time, labels ...string) {
+	e <- counter(d, v, created, labels...)
 }
 
 var (

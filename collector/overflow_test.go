@@ -14,9 +14,9 @@ import (
 
 // hugeBatch has every count at the top of int64 and a price near the
 // largest float, so that two of them overflow any plain sum.
-func hugeBatch(id int64) b2see.Batch {
+func hugeBatch(id int64) b2see.Record {
 	const huge = math.MaxInt64
-	return b2see.Batch{ID: id, HasID: true, ProductType: "p",
+	return b2see.Record{ID: id, HasID: true, ProductType: "p",
 		LandingPageWatchCount: huge, VideoPlayCount: huge,
 		ImageLinkClicks: huge, FacebookClicks: huge, GoogleClicks: huge,
 		CustomerActionState: "accepted", CustomerActionPrice: 1.7e308}
@@ -51,18 +51,18 @@ func TestHugeCountsSaturate(t *testing.T) {
 	}
 	acc := open()
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	scrape := func(i int, acc *Account, batches ...b2see.Batch) map[string]float64 {
+	scrape := func(i int, acc *Account, batches ...b2see.Record) map[string]float64 {
 		src.batches = batches
 		clk.set(start.Add(time.Duration(i) * time.Minute))
 		return gather(t, New(context.Background(), []*Account{acc}, 1))
 	}
-	small := b2see.Batch{ID: 1, HasID: true, ProductType: "p"}
+	small := b2see.Record{ID: 1, HasID: true, ProductType: "p"}
 	const p = ",product_type=p,sender="
 	maxInt, maxUint := float64(math.MaxInt64), float64(math.MaxUint64)
 
 	first := scrape(0, acc, small) // the starting point
 	// Negative counts add nothing: they are not subtracted from the sums.
-	negative := b2see.Batch{ID: 6, HasID: true, ProductType: "p", LandingPageWatchCount: math.MinInt64,
+	negative := b2see.Record{ID: 6, HasID: true, ProductType: "p", LandingPageWatchCount: math.MinInt64,
 		VideoPlayCount: math.MinInt64, ImageLinkClicks: -1, FacebookClicks: math.MinInt64, GoogleClicks: -1}
 	two := scrape(1, acc, small, hugeBatch(2), negative, hugeBatch(3))
 	checkSane(t, "two huge batches", first, two)

@@ -45,9 +45,9 @@ func TestRatingLabel(t *testing.T) {
 // TestRatingsShareSeries checks the series a scrape gives for ratings that
 // only differ in how they are written, or are far outside any scale.
 func TestRatingsShareSeries(t *testing.T) {
-	var batches []b2see.Batch
+	var batches []b2see.Record
 	for i, r := range []float64{0, math.Copysign(0, -1), 5, 5.0000001, 1e308, 5e-324, -1e300} {
-		batches = append(batches, b2see.Batch{ID: int64(i), HasID: true, ProductType: "p", CustomerRating: r, HasRating: true})
+		batches = append(batches, b2see.Record{ID: int64(i), HasID: true, ProductType: "p", CustomerRating: r, HasRating: true})
 	}
 	acc := newTestAccount(&memSource{batches: batches}, func(o *AccountOptions) { o.SenderLabel = false })
 	want := `

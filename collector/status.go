@@ -1,37 +1,22 @@
 package collector
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
+	"github.com/b2see-exporter/b2see_exporter/internal/failure"
 	"github.com/b2see-exporter/b2see_exporter/state"
-)
-
-// Phases of a batch status: what a status code means to a monitor.
-const (
-	PhasePending   = "pending"
-	PhaseRunning   = "running"
-	PhaseSucceeded = "succeeded"
-	PhaseFailed    = "failed"
-	// PhaseUnknown is the phase of a code with no configured meaning.
-	PhaseUnknown = "unknown"
 )
 
 // DefaultStatusConcurrency bounds the lookups of one account under way at
@@ -42,12 +27,12 @@ const DefaultStatusConcurrency = 8
 // undocumented, so their meaning is configuration.
 type StatusMapping struct {
 	Name  string
-	Phase string // one of the Phase constants
+	Phase string // one of b2see.Phases
 }
 
 // BatchLookup reads one batch's status; *b2see.BatchesClient is one.
 type BatchLookup interface {
-	Batch(ctx context.Context, id string) (b2see.BatchStatus, error)
+	Status(ctx context.Context, id string) (b2see.BatchStatus, error)
 }
 
 // StatusOptions turn on the tracking of batch statuses for an account.
@@ -62,14 +47,15 @@ type StatusOptions struct {
 	StateFile string
 }
 
-// batchRef is what a read of the cakes API tells of a batch for status
+// listedBatch is what a read of the cakes API tells of a batch for status
 // tracking.
-type batchRef struct {
+type listedBatch struct {
 	id      int64
 	created int64 // DateCreated in Unix seconds; 0 when the record has none
 }
 
-// Phase indexes, kept in a batchEntry instead of the phase's name.
+// Phase indexes, kept in a knownBatch instead of the phase's name:
+// phaseUnknown, then those of b2see.Phases.
 const (
 	phaseUnknown uint8 = iota
 	phasePending
@@ -78,7 +64,14 @@ const (
 	phaseFailed
 )
 
-var phaseNames = [...]string{PhaseUnknown, PhasePending, PhaseRunning, PhaseSucceeded, PhaseFailed}
+// phaseNames are the names of the phase indexes.
+var phaseNames = func() []string {
+	names := []string{string(b2see.PhaseUnknown)}
+	for _, p := range b2see.Phases {
+		names = append(names, string(p))
+	}
+	return names
+}()
 
 func phaseIndex(name string) uint8 {
 	for i, n := range phaseNames {
@@ -89,19 +82,17 @@ func phaseIndex(name string) uint8 {
 	return phaseUnknown
 }
 
+// The flags of a batch are those its status file keeps.
 const (
-	flagKnown = 1 << iota
-	flagFailedCounted
-	flagTimedOutCounted
-	// flagBaseline: the batch was in the first read of a fresh memory. What
-	// it already is when first learnt (failed, timed out) is the starting
-	// point, not news, as for the counters of engagement.
-	flagBaseline
+	flagKnown           = state.StatusKnown
+	flagFailedCounted   = state.StatusFailedCounted
+	flagTimedOutCounted = state.StatusTimedOutCounted
+	flagBaseline        = state.StatusBaseline
 )
 
-// batchEntry is what is known of one batch in the window. It is small and
+// knownBatch is what is known of one batch in the window. It is small and
 // holds no pointer: a window has up to some hundred thousand.
-type batchEntry struct {
+type knownBatch struct {
 	id      int64
 	created int64  // Unix seconds; 0 when unknown
 	asked   uint64 // sequence number of the last lookup started; 0 never
@@ -122,11 +113,11 @@ type batchEntry struct {
 // faster than a map of structs.
 type statusMemory struct {
 	index              map[int64]int32
-	batches            []batchEntry
+	batches            []knownBatch
 	failures, timeouts uint64
 	// since is when the memory started (Unix seconds): a batch created
 	// before it and first listed later, as when the window is widened, is
-	// part of the baseline, not news.
+	// part of the baseline, not counted as new.
 	since int64
 }
 
@@ -135,7 +126,7 @@ func newStatusMemory() statusMemory {
 }
 
 // get returns the batch id, or nil.
-func (m *statusMemory) get(id int64) *batchEntry {
+func (m *statusMemory) get(id int64) *knownBatch {
 	if i, ok := m.index[id]; ok {
 		return &m.batches[i]
 	}
@@ -143,7 +134,7 @@ func (m *statusMemory) get(id int64) *batchEntry {
 }
 
 // put adds or replaces a batch.
-func (m *statusMemory) put(e batchEntry) {
+func (m *statusMemory) put(e knownBatch) {
 	if p := m.get(e.id); p != nil {
 		*p = e
 		return
@@ -163,124 +154,29 @@ func (m *statusMemory) remove(i int) {
 	m.batches = m.batches[:last]
 }
 
-// statusMagic starts the file; its last byte is the format's version.
-var statusMagic = []byte(statusMagicString)
-
-const statusMagicString = "B2SEEBS\x02"
-
-// encode renders the memory: the magic, the two counters, when the memory
-// started, the number of batches, then per batch its ID, code, timeout,
-// when it was last listed and its flags, all varints, and a CRC-32 of what
-// precedes. Batches with nothing worth keeping are left out. A memory of
-// more batches than a state file may hold is not saved, as it would not
-// load again.
-func (m *statusMemory) encode() ([]byte, error) {
-	keep := make([]batchEntry, 0, len(m.batches))
-	for _, e := range m.batches {
-		if e.flags != 0 {
-			keep = append(keep, e)
+// saved returns what of the memory must outlive a restart: the batches
+// with something worth keeping.
+func (m *statusMemory) saved() state.Statuses {
+	s := state.Statuses{Failures: m.failures, Timeouts: m.timeouts, Since: m.since}
+	for i := range m.batches {
+		if e := &m.batches[i]; e.flags != 0 {
+			s.Batches = append(s.Batches, state.SavedStatus{ID: e.id, Seen: e.seen, Code: e.code, Timeout: e.timeout, Flags: e.flags})
 		}
 	}
-	if len(keep) > state.MaxBatches {
-		return nil, fmt.Errorf("the memory holds more than %d batches, more than a state file may: not saved", state.MaxBatches)
-	}
-	sort.Slice(keep, func(i, j int) bool { return keep[i].id < keep[j].id })
-	buf := make([]byte, 0, len(statusMagic)+30+len(keep)*12)
-	buf = append(buf, statusMagic...)
-	buf = binary.AppendUvarint(buf, m.failures)
-	buf = binary.AppendUvarint(buf, m.timeouts)
-	buf = binary.AppendVarint(buf, m.since)
-	buf = binary.AppendUvarint(buf, uint64(len(keep)))
-	for _, e := range keep {
-		buf = binary.AppendVarint(buf, e.id)
-		buf = binary.AppendVarint(buf, int64(e.code))
-		buf = binary.AppendVarint(buf, int64(e.timeout))
-		buf = binary.AppendVarint(buf, e.seen)
-		buf = append(buf, e.flags)
-	}
-	return binary.BigEndian.AppendUint32(buf, crc32.ChecksumIEEE(buf)), nil
+	return s
 }
 
-// maxStatusFileSize is the size of a memory of state.MaxBatches batches at
-// their largest: what is read of a file at most.
-const maxStatusFileSize = len(statusMagicString) + 4*binary.MaxVarintLen64 +
-	state.MaxBatches*(2*binary.MaxVarintLen64+2*binary.MaxVarintLen32+1) + 4
-
-// allFlags are the flags a saved batch may have.
-const allFlags = flagKnown | flagFailedCounted | flagTimedOutCounted | flagBaseline
-
-// decodeStatusMemory reads what encode wrote. A damaged file is an error,
-// never a partial memory, and so is one encode would not write: a code or
-// timeout past an int32, a time out of range, unknown flags, a batch
-// twice. The phases are left for the tracker to set from its mapping, which
-// may have changed since.
-func decodeStatusMemory(data []byte) (statusMemory, error) {
+// statusMemoryOf returns the memory of what a status file kept. The phases
+// are left for the tracker to set from its mapping, which may have changed
+// since.
+func statusMemoryOf(s *state.Statuses) statusMemory {
 	m := newStatusMemory()
-	if len(data) < len(statusMagic)+4 || !bytes.Equal(data[:len(statusMagic)], statusMagic) {
-		return m, errors.New("not a batch status file of this version")
+	m.failures, m.timeouts, m.since = s.Failures, s.Timeouts, s.Since
+	m.batches = make([]knownBatch, 0, len(s.Batches))
+	for _, b := range s.Batches {
+		m.put(knownBatch{id: b.ID, code: b.Code, timeout: b.Timeout, seen: b.Seen, flags: b.Flags})
 	}
-	body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
-	if crc32.ChecksumIEEE(body) != sum {
-		return m, errors.New("checksum mismatch")
-	}
-	r := bytes.NewReader(body[len(statusMagic):])
-	var err error
-	bad := func(what string) {
-		if err == nil {
-			err = errors.New(what)
-		}
-	}
-	uvarint := func() uint64 {
-		v, e := binary.ReadUvarint(r)
-		if e != nil {
-			bad("truncated or malformed")
-		}
-		return v
-	}
-	varint := func() int64 {
-		v, e := binary.ReadVarint(r)
-		if e != nil {
-			bad("truncated or malformed")
-		}
-		return v
-	}
-	int32v := func(what string) int32 {
-		v := varint()
-		if v != int64(int32(v)) {
-			bad(what + " out of range")
-		}
-		return int32(v)
-	}
-	m.failures, m.timeouts, m.since = uvarint(), uvarint(), varint()
-	if !state.TimeInRange(m.since) {
-		bad("start time out of range")
-	}
-	n := uvarint()
-	if n > uint64(r.Len()) || n > state.MaxBatches {
-		bad("too many batches")
-	}
-	for i := uint64(0); i < n && err == nil; i++ {
-		id, code, timeout, seen := varint(), int32v("code"), int32v("timeout"), varint()
-		flags, e := r.ReadByte()
-		switch {
-		case e != nil:
-			bad("truncated or malformed")
-		case flags == 0 || flags&^allFlags != 0:
-			bad("unknown flags")
-		case !state.TimeInRange(seen):
-			bad("time last seen out of range")
-		case m.get(id) != nil:
-			bad("duplicate batch")
-		}
-		m.put(batchEntry{id: id, code: code, timeout: timeout, seen: seen, flags: flags})
-	}
-	if err == nil && r.Len() != 0 {
-		bad("truncated or malformed")
-	}
-	if err != nil {
-		return newStatusMemory(), err
-	}
-	return m, nil
+	return m
 }
 
 // clamp32 fits an upstream number into an int32: codes and timeouts are
@@ -297,7 +193,7 @@ type statusTracker struct {
 	client      BatchLookup
 	statuses    map[int]StatusMapping
 	concurrency int
-	path        string
+	file        *state.StatusFile // nil when the memory is not saved
 	logger      *slog.Logger
 	count       func(err error, took time.Duration) // records one lookup
 	now         func() time.Time
@@ -307,18 +203,16 @@ type statusTracker struct {
 
 	mu       sync.Mutex
 	mem      statusMemory
-	gen      uint32 // reads seen; 0 before the first
-	seq      uint64 // lookups started
-	owed     int    // lookups the last round did not get an answer to
-	dirty    bool   // mem changed since the last save
-	failing  string // the lookup failure last logged at warning level
+	gen      uint32        // reads seen; 0 before the first
+	seq      uint64        // lookups started
+	unasked  int           // lookups the last round did not get an answer to
+	dirty    bool          // mem changed since the last save
+	failing  failure.Latch // the lookup failure last logged at warning level
 	unmapped map[int32]bool
-	retryAt  time.Time  // no lookup before, after a 429 with Retry-After
-	refs     []batchRef // kept between reads, for takeRefs
+	retryAt  time.Time     // no lookup before, after a 429 with Retry-After
+	refs     []listedBatch // kept between reads, for takeRefs
 
-	saveMu  sync.Mutex
-	saveErr string
-	noSave  error // set when an unusable file must not be overwritten
+	saveMu sync.Mutex // one save at a time, so that none overwrites a newer one
 }
 
 func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.Time, count func(error, time.Duration)) *statusTracker {
@@ -338,41 +232,23 @@ func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.T
 	}
 	t.statuses = normalizeStatuses(opts.Statuses)
 	if opts.StateFile != "" {
-		t.path = opts.StateFile
-		t.load()
+		t.load(opts.StateFile)
 	}
 	return t
 }
 
-// load reads the memory saved in t.path. An unusable file is moved aside
+// load reads the memory saved in path. An unusable file is moved aside
 // and the memory starts afresh.
-func (t *statusTracker) load() {
-	state.RemoveTemporaryFiles(t.path)
-	data, err := state.ReadFile(t.path, int64(maxStatusFileSize))
-	if err == nil {
-		if t.mem, err = decodeStatusMemory(data); err == nil {
-			t.fresh = false
-		}
+func (t *statusTracker) load(path string) {
+	file, saved, ok := state.OpenStatusFile(path, t.logger, t.now())
+	t.file = file
+	if !ok {
+		return
 	}
-	switch {
-	case err == nil:
-		for i := range t.mem.batches {
-			e := &t.mem.batches[i]
-			e.phase = phaseIndex(t.mapping(e.code).Phase)
-		}
-	case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
-		// No memory yet; a save will say if the place is wrong.
-	default:
-		// Unreadable, damaged or too large: keep the file for an operator,
-		// as the counters do, and never write over it if it cannot be moved.
-		t.mem = newStatusMemory()
-		aside, rerr := state.MoveAside(t.path, t.now())
-		if rerr != nil {
-			t.noSave = fmt.Errorf("the unusable batch status memory could not be moved aside, so it is not overwritten: %w", rerr)
-			t.logger.Error("the batch status memory is unusable and could not be moved aside; starting afresh, in memory only", "file", t.path, "err", err, "rename_err", rerr)
-		} else {
-			t.logger.Error("the batch status memory is unusable: moved aside, starting afresh", "file", t.path, "moved_to", aside, "err", err)
-		}
+	t.mem, t.fresh = statusMemoryOf(&saved), false
+	for i := range t.mem.batches {
+		e := &t.mem.batches[i]
+		e.phase = phaseIndex(t.mapping(e.code).Phase)
 	}
 }
 
@@ -381,16 +257,16 @@ func (t *statusTracker) mapping(code int32) StatusMapping {
 	if m, ok := t.statuses[int(code)]; ok {
 		return m
 	}
-	return StatusMapping{Name: strconv.Itoa(int(code)), Phase: PhaseUnknown}
+	return StatusMapping{Name: strconv.Itoa(int(code)), Phase: string(b2see.PhaseUnknown)}
 }
 
-func terminal(e *batchEntry) bool {
+func terminal(e *knownBatch) bool {
 	return e.flags&flagKnown != 0 && (e.phase == phaseSucceeded || e.phase == phaseFailed)
 }
 
 // timedOut reports whether a batch is overdue at now (Unix nanoseconds):
 // still pending or running more than its timeout after it was created.
-func timedOut(e *batchEntry, now int64) bool {
+func timedOut(e *knownBatch, now int64) bool {
 	if e.flags&flagKnown == 0 || e.timeout <= 0 || e.created == 0 {
 		return false
 	}
@@ -405,18 +281,19 @@ func timedOut(e *batchEntry, now int64) bool {
 
 const maxTimeoutMinutes = 100 * 365 * 24 * 60
 
-// statusGrace is how long a batch missing from the answers is remembered.
-const statusGrace = 7 * 24 * time.Hour
+// statusGrace is how long a batch missing from the answers is remembered:
+// as long as the counters remember theirs.
+const statusGrace = state.DefaultGrace
 
 // takeRefs returns an empty list for the next read's batches, with the
 // room of the last one: the list a refresh gave back, when there is one.
-func (t *statusTracker) takeRefs() []batchRef {
+func (t *statusTracker) takeRefs() []listedBatch {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	refs := t.refs
 	t.refs = nil
 	if refs == nil {
-		refs = make([]batchRef, 0, len(t.mem.batches)+len(t.mem.batches)/8)
+		refs = make([]listedBatch, 0, len(t.mem.batches)+len(t.mem.batches)/8)
 	}
 	return refs[:0]
 }
@@ -429,18 +306,64 @@ func lookupMargin(left time.Duration) time.Duration {
 
 // refresh takes the batches of a successful read as the window and looks
 // up those whose status is not known to be final, until ctx's deadline
-// less a margin. Lookups not made are owed to the next read.
-func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
+// less a margin. Lookups not made are left for the next read.
+func (t *statusTracker) refresh(ctx context.Context, refs []listedBatch) {
 	t.roundMu.Lock()
 	defer t.roundMu.Unlock()
 
-	type due struct {
-		id    int64
-		asked uint64
-	}
-	var todo []due
 	t.mu.Lock()
 	client, concurrency := t.client, t.concurrency // reconfigure may change them
+	todo := t.takeWindow(refs)
+	t.mu.Unlock()
+	// Oldest-asked first, never-asked before all, so that when the time
+	// runs out every batch gets its turn on a later read.
+	sort.Slice(todo, func(i, j int) bool {
+		if todo[i].asked != todo[j].asked {
+			return todo[i].asked < todo[j].asked
+		}
+		return todo[i].id < todo[j].id
+	})
+
+	t.mu.Lock()
+	wait := t.now().Before(t.retryAt)
+	if wait {
+		t.unasked = len(todo)
+	}
+	t.mu.Unlock()
+	if wait {
+		// The batches API asked us to wait (429 Retry-After): every lookup
+		// waits until then.
+		t.saveIfDirty()
+		return
+	}
+
+	var lctx context.Context
+	var cancel context.CancelFunc
+	if dl, ok := ctx.Deadline(); ok {
+		lctx, cancel = context.WithDeadline(ctx, dl.Add(-lookupMargin(time.Until(dl))))
+	} else {
+		lctx, cancel = context.WithCancel(ctx)
+	}
+	defer cancel()
+	answered, firstErr := t.lookUp(lctx, cancel, client, concurrency, todo)
+
+	t.mu.Lock()
+	t.unasked = len(todo) - answered
+	t.mu.Unlock()
+	t.logRound(firstErr)
+	t.saveIfDirty()
+}
+
+// dueLookup is a batch whose status is to be looked up.
+type dueLookup struct {
+	id    int64
+	asked uint64
+}
+
+// takeWindow takes the batches of a read as the window: it adds those
+// first listed, forgets those gone for longer than the grace period, and
+// returns those whose status is not known to be final. t.mu must be held.
+func (t *statusTracker) takeWindow(refs []listedBatch) []dueLookup {
 	t.gen++
 	m := &t.mem
 	now := t.now().Unix()
@@ -458,7 +381,7 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 			if !ok {
 				j = int32(len(m.batches))
 				m.index[r.id] = j
-				e := batchEntry{id: r.id}
+				e := knownBatch{id: r.id}
 				if (t.fresh && t.gen == 1) || (r.created != 0 && r.created < m.since) {
 					e.flags = flagBaseline
 				}
@@ -470,12 +393,13 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 		next = i + 1
 	}
 	t.refs = refs
+	var todo []dueLookup
 	for i := 0; i < len(m.batches); {
 		e := &m.batches[i]
 		if e.gen != t.gen {
 			// Not in this answer. Forget the batch only once it has been
 			// gone for a while: an answer that leaves batches out (an empty
-			// one, a narrower window) must not make them news again.
+			// one, a narrower window) must not make them count as new again.
 			if now-e.seen > int64(statusGrace/time.Second) {
 				t.dirty = t.dirty || e.flags != 0
 				m.remove(i)
@@ -485,42 +409,18 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 			continue
 		}
 		if !terminal(e) {
-			todo = append(todo, due{e.id, e.asked})
+			todo = append(todo, dueLookup{e.id, e.asked})
 		}
 		i++
 	}
-	t.mu.Unlock()
-	// Oldest-asked first, never-asked before all, so that when the time
-	// runs out every batch gets its turn on a later read.
-	sort.Slice(todo, func(i, j int) bool {
-		if todo[i].asked != todo[j].asked {
-			return todo[i].asked < todo[j].asked
-		}
-		return todo[i].id < todo[j].id
-	})
+	return todo
+}
 
-	t.mu.Lock()
-	wait := t.now().Before(t.retryAt)
-	if wait {
-		t.owed = len(todo)
-	}
-	t.mu.Unlock()
-	if wait {
-		// The batches API asked us to wait (429 Retry-After): every lookup
-		// is owed until then.
-		t.saveIfDirty()
-		return
-	}
-
-	var lctx context.Context
-	var cancel context.CancelFunc
-	if dl, ok := ctx.Deadline(); ok {
-		lctx, cancel = context.WithDeadline(ctx, dl.Add(-lookupMargin(time.Until(dl))))
-	} else {
-		lctx, cancel = context.WithCancel(ctx)
-	}
-	defer cancel()
-
+// lookUp looks up the batches of todo, at most concurrency at once, until
+// ctx ends, and returns how many answered and the first failure. A lookup
+// that gets a 429 or a 401 calls cancel: the others would fail the same
+// way.
+func (t *statusTracker) lookUp(ctx context.Context, cancel context.CancelFunc, client BatchLookup, concurrency int, todo []dueLookup) (int, error) {
 	var (
 		answered atomic.Int64
 		errMu    sync.Mutex
@@ -529,64 +429,71 @@ func (t *statusTracker) refresh(ctx context.Context, refs []batchRef) {
 	var g errgroup.Group
 	g.SetLimit(concurrency)
 	for _, d := range todo {
-		if lctx.Err() != nil {
+		if ctx.Err() != nil {
 			break
 		}
 		g.Go(func() error {
 			// The slot may have come only after the deadline: then the
-			// lookup is owed, not made.
-			if lctx.Err() != nil {
+			// lookup is left for the next read, not made.
+			if ctx.Err() != nil {
 				return nil
 			}
-			t.mu.Lock()
-			t.seq++
-			if e := t.mem.get(d.id); e != nil {
-				e.asked = t.seq
-			}
-			t.mu.Unlock()
-			start := t.now()
-			st, err := client.Batch(lctx, strconv.FormatInt(d.id, 10))
-			t.count(err, t.now().Sub(start))
-			if err != nil {
-				// A lookup cut by the round's own deadline is owed, not failed.
-				if lctx.Err() == nil {
-					errMu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					errMu.Unlock()
-				}
-				var rl *b2see.RateLimitError
-				var un *b2see.UnauthorizedError
-				if errors.As(err, &rl) || errors.As(err, &un) {
-					// Asking again now would fail the same way.
-					cancel()
-				}
-				if rl != nil && rl.RetryAfter > 0 {
-					t.mu.Lock()
-					if until := t.now().Add(rl.RetryAfter); until.After(t.retryAt) {
-						t.retryAt = until
-					}
-					t.mu.Unlock()
-				}
+			err := t.lookUpOne(ctx, client, d.id)
+			if err == nil {
+				answered.Add(1)
 				return nil
 			}
-			t.apply(d.id, st)
-			answered.Add(1)
+			if ctx.Err() == nil {
+				// A lookup cut by the round's own deadline is left for the
+				// next read, not failed.
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				errMu.Unlock()
+			}
+			var rl *b2see.RateLimitError
+			var un *b2see.UnauthorizedError
+			if errors.As(err, &rl) || errors.As(err, &un) {
+				// Asking again now would fail the same way.
+				cancel()
+			}
 			return nil
 		})
 	}
-	_ = g.Wait() // failures are counted and owed, never returned
-
-	t.mu.Lock()
-	t.owed = len(todo) - int(answered.Load())
-	t.mu.Unlock()
-	t.logRound(firstErr)
-	t.saveIfDirty()
+	_ = g.Wait() // failures are counted and retried, never returned
+	return int(answered.Load()), firstErr
 }
 
-// apply records the answer of a lookup.
-func (t *statusTracker) apply(id int64, st b2see.BatchStatus) {
+// lookUpOne looks up one batch's status and records the answer, or the
+// time a 429 asks to wait.
+func (t *statusTracker) lookUpOne(ctx context.Context, client BatchLookup, id int64) error {
+	t.mu.Lock()
+	t.seq++
+	if e := t.mem.get(id); e != nil {
+		e.asked = t.seq
+	}
+	t.mu.Unlock()
+	start := t.now()
+	st, err := client.Status(ctx, strconv.FormatInt(id, 10))
+	t.count(err, t.now().Sub(start))
+	if err != nil {
+		var rl *b2see.RateLimitError
+		if errors.As(err, &rl) && rl.RetryAfter > 0 {
+			t.mu.Lock()
+			if until := t.now().Add(rl.RetryAfter); until.After(t.retryAt) {
+				t.retryAt = until
+			}
+			t.mu.Unlock()
+		}
+		return err
+	}
+	t.takeAnswer(id, st)
+	return nil
+}
+
+// takeAnswer records the answer of a lookup.
+func (t *statusTracker) takeAnswer(id int64, st b2see.BatchStatus) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.mem.get(id)
@@ -625,22 +532,20 @@ func (t *statusTracker) logRound(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err == nil {
-		if t.failing != "" {
+		if t.failing.Clear() {
 			t.logger.Info("batch status lookups answer again")
-			t.failing = ""
 		}
 		return
 	}
-	if msg := err.Error(); msg != t.failing {
-		t.logger.Warn("looking up batch statuses failed; retrying on the next scrape", "reason", b2see.Reason(err), "err", msg)
-		t.failing = msg
+	if t.failing.Fail(err.Error()) {
+		t.logger.Warn("looking up batch statuses failed; retrying on the next scrape", "reason", b2see.Reason(err), "err", err.Error())
 	}
 }
 
 // saveIfDirty writes the memory to its file when it changed. A failure is
 // logged and retried on the next change; tracking goes on in memory.
 func (t *statusTracker) saveIfDirty() {
-	if t.path == "" || t.noSave != nil {
+	if t.file == nil || !t.file.Writable() {
 		return
 	}
 	t.saveMu.Lock()
@@ -650,25 +555,13 @@ func (t *statusTracker) saveIfDirty() {
 		t.mu.Unlock()
 		return
 	}
-	data, err := t.mem.encode()
+	saved := t.mem.saved()
 	t.dirty = false
 	t.mu.Unlock()
-	if err == nil {
-		err = state.WriteAtomic(t.path, data)
-	}
-	if err != nil {
+	if err := t.file.Save(&saved); err != nil {
 		t.mu.Lock()
 		t.dirty = true
 		t.mu.Unlock()
-		if msg := err.Error(); msg != t.saveErr {
-			t.logger.Error("saving the batch status memory failed; failure and timeout counts may repeat after a restart", "file", t.path, "err", msg)
-			t.saveErr = msg
-		}
-		return
-	}
-	if t.saveErr != "" {
-		t.logger.Info("saving the batch status memory works again", "file", t.path)
-		t.saveErr = ""
 	}
 }
 
@@ -683,9 +576,7 @@ type codeCount struct {
 // collect emits the status metrics of the window at now, counting the
 // batches that passed their timeout since the last scrape.
 func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now time.Time) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- constMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+	e := emitter(ch)
 	t.mu.Lock()
 	var counts map[statusLabels]int
 	timedOutNow := 0
@@ -726,7 +617,7 @@ func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now
 			counts[statusLabels{m.Name, m.Phase}] += c.n
 		}
 	}
-	failures, timeouts, owed, dirty := t.mem.failures, t.mem.timeouts, t.owed, t.dirty
+	failures, timeouts, unasked, dirty := t.mem.failures, t.mem.timeouts, t.unasked, t.dirty
 	var since time.Time // when the counts started, once known
 	if t.mem.since != 0 {
 		since = time.Unix(t.mem.since, 0)
@@ -734,14 +625,14 @@ func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now
 	t.mu.Unlock()
 
 	for k, n := range counts {
-		gauge(batchStatusDesc, float64(n), account, k.name, k.phase)
+		e.gauge(batchStatusDesc, float64(n), account, k.name, k.phase)
 	}
 	if counts != nil {
-		gauge(batchesTimedOutDesc, float64(timedOutNow), account)
+		e.gauge(batchesTimedOutDesc, float64(timedOutNow), account)
 	}
-	gauge(batchStatusPendingLookupsDesc, float64(owed), account)
-	ch <- counter(batchFailuresDesc, float64(failures), since, account)
-	ch <- counter(batchTimeoutsDesc, float64(timeouts), since, account)
+	e.gauge(batchStatusPendingLookupsDesc, float64(unasked), account)
+	e.counter(batchFailuresDesc, float64(failures), since, account)
+	e.counter(batchTimeoutsDesc, float64(timeouts), since, account)
 	if dirty {
 		t.saveIfDirty()
 	}

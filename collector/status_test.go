@@ -23,11 +23,11 @@ import (
 
 // exampleStatuses is the fake batches API's example mapping.
 var exampleStatuses = map[int]StatusMapping{
-	0: {"defined", PhasePending},
-	1: {"processing", PhaseRunning},
-	2: {"completed", PhaseSucceeded},
-	3: {"failed", PhaseFailed},
-	4: {"cancelled", PhaseFailed},
+	0: {"defined", string(b2see.PhasePending)},
+	1: {"processing", string(b2see.PhaseRunning)},
+	2: {"completed", string(b2see.PhaseSucceeded)},
+	3: {"failed", string(b2see.PhaseFailed)},
+	4: {"cancelled", string(b2see.PhaseFailed)},
 }
 
 // memLookup is a BatchLookup over statuses held in memory.
@@ -48,7 +48,7 @@ func newMemLookup() *memLookup {
 	return &memLookup{statuses: map[int64]b2see.BatchStatus{}, errs: map[int64]error{}, calls: map[int64]int{}, budget: -1}
 }
 
-func (l *memLookup) Batch(ctx context.Context, id string) (b2see.BatchStatus, error) {
+func (l *memLookup) Status(ctx context.Context, id string) (b2see.BatchStatus, error) {
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil {
 		return b2see.BatchStatus{}, err
@@ -108,17 +108,17 @@ func (l *memLookup) setBudget(n int) {
 }
 
 // statusBatches are batches 1..n, created at t0.
-func statusBatches(ids ...int64) []b2see.Batch {
-	bs := make([]b2see.Batch, len(ids))
+func statusBatches(ids ...int64) []b2see.Record {
+	bs := make([]b2see.Record, len(ids))
 	for i, id := range ids {
-		bs[i] = b2see.Batch{ID: id, HasID: true, ProductType: "aftersales_via_portal", DateCreated: t0}
+		bs[i] = b2see.Record{ID: id, HasID: true, ProductType: "aftersales_via_portal", DateCreated: t0}
 	}
 	return bs
 }
 
 // statusBatchesAt is statusBatches created at a given time: batches that
 // appear after the status memory started.
-func statusBatchesAt(created time.Time, ids ...int64) []b2see.Batch {
+func statusBatchesAt(created time.Time, ids ...int64) []b2see.Record {
 	bs := statusBatches(ids...)
 	for i := range bs {
 		bs[i].DateCreated = created
@@ -158,7 +158,7 @@ func newStatusAccount(src Source, l BatchLookup, clk *clock, mod func(*StatusOpt
 // pastBaseline makes the account's first read an empty one, so that every
 // batch the test adds afterwards is news: the first read of a fresh status
 // memory is the baseline, whose failures and timeouts are not counted.
-func pastBaseline(t *testing.T, acc *Account, src interface{ set([]b2see.Batch, error) }, batches []b2see.Batch) {
+func pastBaseline(t *testing.T, acc *Account, src interface{ set([]b2see.Record, error) }, batches []b2see.Record) {
 	t.Helper()
 	src.set(nil, nil)
 	collectOnce(acc)
@@ -176,7 +176,7 @@ func TestStatusMetrics(t *testing.T) {
 		l.set(id, code, 60)
 	}
 	bs := statusBatches(1, 2, 3, 4, 5, 6, 7, 7)
-	bs = append(bs, b2see.Batch{ProductType: "no_id"}) // cannot be looked up
+	bs = append(bs, b2see.Record{ProductType: "no_id"}) // cannot be looked up
 	src := &memSource{}
 	acc := newStatusAccount(src, l, &clock{t: t0}, nil)
 	pastBaseline(t, acc, src, bs)
@@ -515,45 +515,36 @@ func TestStatusDamagedMemoryStartsAfresh(t *testing.T) {
 	}
 }
 
-func TestStatusMemoryEncoding(t *testing.T) {
+// TestStatusMemorySavedAndRestored: what the memory saves comes back as it
+// was, but for what only a running tracker needs.
+func TestStatusMemorySavedAndRestored(t *testing.T) {
 	m := newStatusMemory()
-	m.failures, m.timeouts = 7, 300
-	want := []batchEntry{
-		{id: 1, code: 3, timeout: 60, flags: flagKnown | flagFailedCounted},
-		{id: -5, code: -1, timeout: 0, flags: flagKnown | flagTimedOutCounted},
-		{id: 1 << 40, code: 1, timeout: 129600, flags: flagKnown},
+	m.failures, m.timeouts, m.since = 7, 300, t0.Unix()
+	want := []knownBatch{
+		{id: 1, code: 3, timeout: 60, seen: t0.Unix(), flags: flagKnown | flagFailedCounted},
+		{id: -5, code: -1, timeout: 0, seen: t0.Unix() + 1, flags: flagKnown | flagTimedOutCounted},
+		{id: 1 << 40, code: 1, timeout: 129600, seen: t0.Unix() + 2, flags: flagKnown},
 	}
 	for _, e := range want {
 		m.put(e)
 	}
-	m.put(batchEntry{id: 9, code: 2, created: 5, asked: 3}) // nothing known: not kept
-	data, err := m.encode()
+	m.put(knownBatch{id: 9, code: 2, created: 5, asked: 3}) // nothing known: not kept
+	saved := m.saved()
+	data, err := state.EncodeStatuses(&saved)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeStatusMemory(data)
+	loaded, err := state.DecodeStatuses(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.failures != 7 || got.timeouts != 300 || len(got.batches) != 3 {
-		t.Fatalf("decoded %+v", got)
+	got := statusMemoryOf(&loaded)
+	if got.failures != 7 || got.timeouts != 300 || got.since != t0.Unix() || len(got.batches) != 3 {
+		t.Fatalf("restored %+v", got)
 	}
 	for _, e := range want {
 		if g := got.get(e.id); g == nil || *g != e {
 			t.Errorf("batch %d: %+v, want %+v", e.id, g, e)
-		}
-	}
-
-	damaged := map[string][]byte{
-		"empty":          nil,
-		"older format":   append([]byte("B2SEEBS\x01"), data[8:]...),
-		"truncated":      data[:len(data)-6],
-		"flipped bit":    append(append([]byte(nil), data[:12]...), append([]byte{data[12] ^ 1}, data[13:]...)...),
-		"trailing bytes": append(append([]byte(nil), data...), 0),
-	}
-	for name, d := range damaged {
-		if _, err := decodeStatusMemory(d); err == nil {
-			t.Errorf("%s: decoded without error", name)
 		}
 	}
 }
@@ -586,12 +577,12 @@ func TestStatusMemoryForgetsBatchesLeavingTheWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem, err := decodeStatusMemory(data)
+	mem, err := state.DecodeStatuses(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mem.batches) != 2 {
-		t.Errorf("the saved memory holds %d batches, want the window's 2", len(mem.batches))
+	if len(mem.Batches) != 2 {
+		t.Errorf("the saved memory holds %d batches, want the window's 2", len(mem.Batches))
 	}
 }
 
@@ -616,9 +607,9 @@ func TestWriteFileAtomicLeavesNoTemporaryFile(t *testing.T) {
 }
 
 // sliceSource is a Source over prepared batches, without copying them.
-type sliceSource struct{ batches []b2see.Batch }
+type sliceSource struct{ batches []b2see.Record }
 
-func (s *sliceSource) Cakes(_ context.Context, fn func(*b2see.Batch) error) error {
+func (s *sliceSource) Cakes(_ context.Context, fn func(*b2see.Record) error) error {
 	for i := range s.batches {
 		if err := fn(&s.batches[i]); err != nil {
 			return err
@@ -632,7 +623,7 @@ func (s *sliceSource) Cakes(_ context.Context, fn func(*b2see.Batch) error) erro
 // completed.
 type idLookup struct{ total atomic.Int64 }
 
-func (l *idLookup) Batch(_ context.Context, id string) (b2see.BatchStatus, error) {
+func (l *idLookup) Status(_ context.Context, id string) (b2see.BatchStatus, error) {
 	l.total.Add(1)
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil {
@@ -650,12 +641,12 @@ func (l *idLookup) Batch(_ context.Context, id string) (b2see.BatchStatus, error
 
 // bigWindow is n batches, newest first, as the cakes API lists them.
 func bigWindow(n int) (*sliceSource, *idLookup) {
-	src := &sliceSource{batches: make([]b2see.Batch, n)}
+	src := &sliceSource{batches: make([]b2see.Record, n)}
 	l := &idLookup{}
 	products := []string{"aftersales_via_portal", "sales", "service_plan"}
 	for i := range src.batches {
 		id := int64(1_000_000 + i)
-		src.batches[i] = b2see.Batch{
+		src.batches[i] = b2see.Record{
 			ID: id, HasID: true, ProductType: products[i%3], SendingUserName: "sender " + strconv.Itoa(i%40),
 			DateCreated: t0.Add(-time.Duration(i) * time.Minute), DateSent: t0.Add(-time.Duration(i) * time.Minute),
 			LandingPageWatchCount: int64(i % 4), VideoPlayCount: int64(i % 3),
@@ -786,7 +777,7 @@ func TestTimedOutOddDates(t *testing.T) {
 		{"just before", time.Date(2026, 11, 1, 11, 0, 1, 0, time.UTC), 60, false},
 	}
 	for _, tt := range tests {
-		e := batchEntry{created: tt.created.Unix(), timeout: tt.timeout, flags: flagKnown, phase: phaseRunning}
+		e := knownBatch{created: tt.created.Unix(), timeout: tt.timeout, flags: flagKnown, phase: phaseRunning}
 		if got := timedOut(&e, now); got != tt.want {
 			t.Errorf("%s: timedOut = %v, want %v", tt.name, got, tt.want)
 		}
@@ -807,7 +798,7 @@ func TestStatusMissingFromAnAnswerIsNotNews(t *testing.T) {
 		t.Fatalf("failures %v, want 1", m["b2see_batch_failures_total"])
 	}
 	// An answer without batch 1, even an empty one, then batch 1 again.
-	for _, gap := range [][]b2see.Batch{statusBatchesAt(t0.Add(time.Minute), 100), nil} {
+	for _, gap := range [][]b2see.Record{statusBatchesAt(t0.Add(time.Minute), 100), nil} {
 		src.set(gap, nil)
 		gather(t, c)
 		src.set(statusBatchesAt(t0.Add(time.Minute), 100, 1), nil)
@@ -861,7 +852,7 @@ func TestStatusUnreadableMemoryIsMovedAside(t *testing.T) {
 	}
 	if data, err := os.ReadFile(path); err != nil {
 		t.Errorf("no new memory saved in its place: %v", err)
-	} else if _, err := decodeStatusMemory(data); err != nil {
+	} else if _, err := state.DecodeStatuses(data); err != nil {
 		t.Errorf("the new memory does not decode: %v", err)
 	}
 }
@@ -927,5 +918,21 @@ func TestStatusLookupsForTheLatestScrape(t *testing.T) {
 	if m["b2see_up"] != 1 || m["b2see_batch_status_pending_lookups"] != 0 || m["b2see_batch_status,phase=succeeded,status=completed"] != 15 {
 		t.Errorf("long scrape: up %v, pending %v, completed %v; want 1, 0 and 15",
 			m["b2see_up"], m["b2see_batch_status_pending_lookups"], m["b2see_batch_status,phase=succeeded,status=completed"])
+	}
+}
+
+// TestPhaseIndexesAreThePhases: the compact phase indexes name the phases
+// of b2see, whose order they follow.
+func TestPhaseIndexesAreThePhases(t *testing.T) {
+	for idx, p := range map[uint8]b2see.Phase{
+		phaseUnknown: b2see.PhaseUnknown, phasePending: b2see.PhasePending, phaseRunning: b2see.PhaseRunning,
+		phaseSucceeded: b2see.PhaseSucceeded, phaseFailed: b2see.PhaseFailed,
+	} {
+		if phaseNames[idx] != string(p) || phaseIndex(string(p)) != idx {
+			t.Errorf("index %d is %q, %q has index %d", idx, phaseNames[idx], p, phaseIndex(string(p)))
+		}
+	}
+	if len(phaseNames) != 5 {
+		t.Errorf("%d phase names, want 5: %v", len(phaseNames), phaseNames)
 	}
 }

@@ -2,8 +2,8 @@ package collector
 
 import (
 	"math"
-	"sort"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -34,21 +34,13 @@ type seriesStats struct {
 	ratings                map[string]int64
 }
 
-// firstWatchHist is a histogram of the time to first watch of one product
-// type, in the buckets of timeToFirstWatchBuckets.
-type firstWatchHist struct {
-	counts []uint64 // per bucket, not cumulative
-	count  uint64
-	sum    float64
-}
-
 // window aggregates the records of one answer of the Batch Data API. Its
 // size grows with the number of distinct product types, senders and states,
 // never with the number of batches, except for the set of batch IDs used to
 // count each batch once.
 type window struct {
 	series  map[seriesKey]*seriesStats
-	hists   map[string]*firstWatchHist
+	hists   map[string]*histogram
 	seen    map[int64]struct{}
 	records int // records in the answer, duplicates included
 	senders bool
@@ -60,7 +52,7 @@ type window struct {
 func newWindow(senders bool) *window {
 	return &window{
 		series:  map[seriesKey]*seriesStats{},
-		hists:   map[string]*firstWatchHist{},
+		hists:   map[string]*histogram{},
 		seen:    map[int64]struct{}{},
 		senders: senders,
 	}
@@ -75,7 +67,7 @@ func labelValue(s string) string {
 }
 
 // add counts one record. It reports false for a batch already counted.
-func (w *window) add(b *b2see.Batch) bool {
+func (w *window) add(b *b2see.Record) bool {
 	w.records++
 	if b.HasID {
 		if _, dup := w.seen[b.ID]; dup {
@@ -147,14 +139,10 @@ func (w *window) add(b *b2see.Batch) bool {
 func (w *window) observeFirstWatch(productType string, secs float64) {
 	h := w.hists[productType]
 	if h == nil {
-		h = &firstWatchHist{counts: make([]uint64, len(timeToFirstWatchBuckets))}
+		h = newHistogram(timeToFirstWatchBuckets)
 		w.hists[productType] = h
 	}
-	h.count++
-	h.sum += secs
-	if i := sort.SearchFloat64s(timeToFirstWatchBuckets, secs); i < len(timeToFirstWatchBuckets) {
-		h.counts[i]++
-	}
+	h.observe(secs)
 }
 
 // addCount adds a batch's count to a window sum. A negative count adds
@@ -206,38 +194,30 @@ func ratingLabel(r float64) string {
 
 // collect emits the window's gauges and histograms for account.
 func (w *window) collect(ch chan<- prometheus.Metric, account string) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- constMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+	e := emitter(ch)
 	for k, s := range w.series {
 		sender := k.sender // "" when the sender label is off: Prometheus drops empty labels
-		gauge(batchesDesc, float64(s.batches), account, k.productType, sender)
-		gauge(batchesSentDesc, float64(s.sent), account, k.productType, sender)
-		gauge(batchesWatchedDesc, float64(s.watched), account, k.productType, sender)
-		gauge(landingPageWatchesDesc, float64(s.watches), account, k.productType, sender)
-		gauge(videoPlaysDesc, float64(s.plays), account, k.productType, sender)
+		e.gauge(batchesDesc, float64(s.batches), account, k.productType, sender)
+		e.gauge(batchesSentDesc, float64(s.sent), account, k.productType, sender)
+		e.gauge(batchesWatchedDesc, float64(s.watched), account, k.productType, sender)
+		e.gauge(landingPageWatchesDesc, float64(s.watches), account, k.productType, sender)
+		e.gauge(videoPlaysDesc, float64(s.plays), account, k.productType, sender)
 		for i, n := range s.clicks {
-			gauge(linkClicksDesc, float64(n), account, k.productType, sender, linkNames[i])
+			e.gauge(linkClicksDesc, float64(n), account, k.productType, sender, linkNames[i])
 		}
 		for state, cv := range s.actions {
-			gauge(customerActionsDesc, float64(cv.count), account, k.productType, sender, state)
-			gauge(customerActionValueDesc, cv.value, account, k.productType, sender, state)
+			e.gauge(customerActionsDesc, float64(cv.count), account, k.productType, sender, state)
+			e.gauge(customerActionValueDesc, cv.value, account, k.productType, sender, state)
 		}
 		for outcome, n := range s.outcomes {
-			gauge(paymentOutcomesDesc, float64(n), account, k.productType, sender, outcome)
+			e.gauge(paymentOutcomesDesc, float64(n), account, k.productType, sender, outcome)
 		}
 		for rating, n := range s.ratings {
-			gauge(ratingsDesc, float64(n), account, k.productType, sender, rating)
+			e.gauge(ratingsDesc, float64(n), account, k.productType, sender, rating)
 		}
 	}
 	for productType, h := range w.hists {
-		buckets := make(map[float64]uint64, len(timeToFirstWatchBuckets))
-		var cum uint64
-		for i, ub := range timeToFirstWatchBuckets {
-			cum += h.counts[i]
-			buckets[ub] = cum
-		}
-		ch <- constHistogram(timeToFirstWatchDesc, h.count, h.sum, buckets, account, productType)
+		ch <- h.metric(timeToFirstWatchDesc, time.Time{}, account, productType)
 	}
 }
 

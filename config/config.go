@@ -41,17 +41,15 @@ const DefaultBatchConcurrency = 4
 const maxKeyFileSize = 4 << 10
 
 // Phase is where a batch status stands in a batch's life.
-type Phase string
+type Phase = b2see.Phase
 
 // The phases a status can map to.
 const (
-	PhasePending   Phase = "pending"
-	PhaseRunning   Phase = "running"
-	PhaseSucceeded Phase = "succeeded"
-	PhaseFailed    Phase = "failed"
+	PhasePending   = b2see.PhasePending
+	PhaseRunning   = b2see.PhaseRunning
+	PhaseSucceeded = b2see.PhaseSucceeded
+	PhaseFailed    = b2see.PhaseFailed
 )
-
-var phases = []Phase{PhasePending, PhaseRunning, PhaseSucceeded, PhaseFailed}
 
 // Config is the accounts file, with defaults applied.
 type Config struct {
@@ -321,7 +319,7 @@ func (b *Batches) validate() error {
 			return fmt.Errorf("status %d: name is required", code)
 		case !namePattern.MatchString(s.Name):
 			return fmt.Errorf("status %d: name must be %s", code, nameRule)
-		case !slices.Contains(phases, s.Phase):
+		case !slices.Contains(b2see.Phases, s.Phase):
 			return fmt.Errorf("status %d: phase %q must be one of pending, running, succeeded and failed", code, s.Phase)
 		}
 	}
@@ -385,7 +383,7 @@ func (a *Account) APIKey() (string, error) {
 	return key, nil
 }
 
-const guidShape = "a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+const guidShape = b2see.APIKeyShape
 
 func (a *Account) apiKey() (string, error) {
 	switch {
@@ -615,7 +613,7 @@ var (
 		"config.rawBatches":     "batches (a mapping)",
 		"map[int]config.Status": "statuses (a mapping from status code to name and phase)",
 		"config.Status":         "a status (name and phase)",
-		"config.Phase":          "a phase",
+		"b2see.Phase":           "a phase",
 		"config.plain":          "a mapping", // the types of common/config decode through a type of that name
 	}
 )

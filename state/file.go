@@ -7,9 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,30 +17,19 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/b2see-exporter/b2see_exporter/internal/failure"
 )
 
-// The state file is
-//
-//	header   magic "B2SEECTR", version u16, reserved u16 (0), body length u64
-//	body     sections in order: meta, strings, series, batches; each a tag
-//	         byte, a uvarint length and that many bytes
-//	trailer  CRC-32C of header and body, u32
-//
-// little-endian, with varints for the numbers. Meta holds the account's
-// name (checked on load), the save time, the corrections, flags, the
-// scope of the answers and when counting started (a field files written
-// before it lack, read as unknown); series
-// their totals; batches their high-water marks and last values, as deltas. The length in the header
-// catches every truncation, the CRC every corrupted byte. Product types,
-// senders and states are stored once, in the strings section, and referred
-// to by index; index 0 is "".
-const (
-	magic         = "B2SEECTR"
-	formatVersion = 2
-	headerSize    = len(magic) + 2 + 2 + 8
-	trailerSize   = 4
-)
-
+// The counters' file is an envelope (see envelope.go) whose body is
+// sections in order: meta, strings, series, batches; each a tag byte, a
+// uvarint length and that many bytes, with varints for the numbers. Meta
+// holds the account's name (checked on load), the save time, the
+// corrections, flags, the scope of the answers and when counting started
+// (a field files written before it lack, read as unknown); series their
+// totals; batches their high-water marks and last values, as deltas.
+// Product types, senders and states are stored once, in the strings
+// section, and referred to by index; index 0 is "".
 const (
 	sectionMeta = 1 + iota
 	sectionStrings
@@ -109,11 +98,9 @@ func fitString(s string) string {
 	return s
 }
 
-// flagStarted in the meta section: the starting point was taken. A file
-// saved before it was is no starting point.
+// flagStarted in the meta section: counting has started. A file saved
+// before the first commit has not.
 const flagStarted = 1
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // Path is the file of account's counter state under dir.
 func Path(dir, account string) string { return AccountFile(dir, account, ".state") }
@@ -237,31 +224,25 @@ func (t *Tracker) marshal(now time.Time) ([]byte, int) {
 }
 
 // frame makes a file of the sections meta, strings, series and batches:
-// the header, each section with its tag and length, the checksum.
+// each with its tag and length, in the envelope.
 func frame(sections ...[]byte) []byte {
 	body := 0
 	for _, sec := range sections {
 		body += 1 + binary.MaxVarintLen64 + len(sec)
 	}
-	out := make([]byte, headerSize, headerSize+body+trailerSize)
-	copy(out, magic)
-	binary.LittleEndian.PutUint16(out[8:], formatVersion)
+	out := counterFile.begin(body)
 	for i, sec := range sections {
 		out = append(out, byte(sectionMeta+i))
 		out = binary.AppendUvarint(out, uint64(len(sec)))
 		out = append(out, sec...)
 	}
-	binary.LittleEndian.PutUint64(out[12:], uint64(len(out)-headerSize))
-	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, crcTable))
+	return counterFile.seal(out)
 }
 
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
-
-// errCorrupt marks a file that is not a good state file.
-var errCorrupt = errors.New("corrupt state file")
 
 func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errCorrupt, fmt.Sprintf(format, args...))
@@ -386,34 +367,12 @@ func (d *decoder) time(what string, v int64) int64 {
 	return v
 }
 
-// checkFrame checks a state file's header, length and checksum and returns
-// its body.
-func checkFrame(data []byte) ([]byte, error) {
-	if len(data) < headerSize+trailerSize {
-		return nil, corruptf("%d bytes, too short", len(data))
-	}
-	if string(data[:len(magic)]) != magic {
-		return nil, corruptf("not a state file")
-	}
-	if v := binary.LittleEndian.Uint16(data[8:]); v != formatVersion {
-		return nil, fmt.Errorf("%w: format version %d, this build reads %d", errCorrupt, v, formatVersion)
-	}
-	if n := binary.LittleEndian.Uint64(data[12:]); n != uint64(len(data)-headerSize-trailerSize) {
-		return nil, corruptf("%d bytes of body, the header says %d: truncated or extended", len(data)-headerSize-trailerSize, n)
-	}
-	end := len(data) - trailerSize
-	if crc32.Checksum(data[:end], crcTable) != binary.LittleEndian.Uint32(data[end:]) {
-		return nil, corruptf("checksum mismatch")
-	}
-	return data[headerSize:end], nil
-}
-
 // decode reads a state file's content into t, which must be new. What it
 // accepts can be exported as it is: every string valid UTF-8 of bounded
 // length, every count, value and time in range, no batch, series or
 // action state of a series twice.
 func (t *Tracker) decode(data []byte) (savedAt time.Time, err error) {
-	frame, err := checkFrame(data)
+	frame, err := counterFile.open(data)
 	if err != nil {
 		return savedAt, err
 	}
@@ -473,7 +432,7 @@ func (t *Tracker) decodeMeta(d *decoder) (int64, error) {
 		return 0, corruptf("state of account %q, not %q", account, t.opts.Account)
 	}
 	// Saved for other answers (another customer, another window): carry on
-	// counting, but take the batches not seen yet as a starting point.
+	// counting, but take the batches not seen yet as already there, not new.
 	t.rescoped = scope != t.opts.Scope && !t.fresh
 	return saved, nil
 }
@@ -548,7 +507,7 @@ func (t *Tracker) decodeBatches(d *decoder, saved int64, nStrings int, state fun
 		d.fail("batches: too many")
 		n = 0
 	}
-	t.batches = make([]batch, n)
+	t.batches = make([]countedBatch, n)
 	t.index = make(map[int64]int32, len(t.batches))
 	var prevID, prevCreated int64
 	for i := range t.batches {
@@ -593,32 +552,80 @@ func decodeTracker(opts Options, data []byte) (*Tracker, error) {
 // load returns the tracker of t's file: one with the file's whole state,
 // or t itself, fresh, never a mix of both.
 func (t *Tracker) load() *Tracker {
-	RemoveTemporaryFiles(t.path)
-	data, err := ReadFile(t.path, MaxFileSize)
-	// ENOTDIR: a part of the directory is a file, so there is no state file
-	// either; saves will fail and say why.
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+	var loaded *Tracker
+	res := loadFile(t.path, MaxFileSize, time.Now(), func(data []byte) (err error) {
+		loaded, err = decodeTracker(t.opts, data)
+		return err
+	})
+	switch {
+	case res.missing:
 		t.logger.Info("no saved counter state: counters start from the next successful scrape", "file", t.path)
-		return t
-	}
-	if err == nil {
-		var loaded *Tracker
-		if loaded, err = decodeTracker(t.opts, data); err == nil {
-			loaded.path = t.path
-			t.logger.Info("loaded the counter state", "file", t.path, "batches", len(loaded.batches), "saved", loaded.lastSave.UTC().Format(time.RFC3339))
-			return loaded
-		}
-	}
-	aside, rerr := MoveAside(t.path, time.Now())
-	if rerr != nil {
+	case res.err == nil:
+		loaded.path = t.path
+		t.logger.Info("loaded the counter state", "file", t.path, "batches", len(loaded.batches), "saved", loaded.lastSave.UTC().Format(time.RFC3339))
+		return loaded
+	case res.asideErr != nil:
 		// Never overwrite a file that could hold the only copy of the
 		// counters: refuse to save until an operator looks.
-		t.noSave = fmt.Errorf("the unusable state file could not be moved aside, so it is not overwritten: %w", rerr)
-		t.logger.Error("the counter state file is unusable and could not be moved aside; starting fresh, in memory only", "file", t.path, "err", err, "rename_err", rerr)
-		return t
+		t.noSave = fmt.Errorf("the unusable state file could not be moved aside, so it is not overwritten: %w", res.asideErr)
+		t.logger.Error("the counter state file is unusable and could not be moved aside; starting fresh, in memory only", "file", t.path, "err", res.err, "rename_err", res.asideErr)
+	default:
+		t.logger.Error("the counter state file is unusable: moved aside, counters start fresh", "file", t.path, "moved_to", res.aside, "err", res.err)
 	}
-	t.logger.Error("the counter state file is unusable: moved aside, counters start fresh", "file", t.path, "moved_to", aside, "err", err)
 	return t
+}
+
+// loadResult is what became of loading a file of this package.
+type loadResult struct {
+	missing  bool   // there is no file: nothing to load
+	err      error  // why the file is unusable; nil when it loaded
+	aside    string // where the unusable file was moved
+	asideErr error  // why it could not be moved: then it must not be overwritten
+}
+
+// loadFile reads the file at path, of at most limit bytes, into decode,
+// once what crashed saves left of it is removed. A file that cannot be
+// read or decoded is moved aside, never deleted, for an operator to look
+// at.
+func loadFile(path string, limit int64, now time.Time, decode func([]byte) error) loadResult {
+	RemoveTemporaryFiles(path)
+	data, err := ReadFile(path, limit)
+	// ENOTDIR: a part of the directory is a file, so there is no file
+	// either; saves will fail and say why.
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return loadResult{missing: true}
+	}
+	if err == nil {
+		if err = decode(data); err == nil {
+			return loadResult{}
+		}
+	}
+	res := loadResult{err: err}
+	res.aside, res.asideErr = MoveAside(path, now)
+	return res
+}
+
+// saveLog logs the failures of one file's saves when they start, change
+// and end, not on every try.
+type saveLog struct {
+	failed string // the error line of a new failure
+	still  string // the debug line of a repeated one; "" for none
+	works  string // the line once saves work again
+	latch  failure.Latch
+}
+
+// saved logs the outcome of one save of path.
+func (l *saveLog) saved(logger *slog.Logger, path string, err error) {
+	switch {
+	case err == nil:
+		if l.latch.Clear() {
+			logger.Info(l.works, "file", path)
+		}
+	case l.latch.Fail(err.Error()):
+		logger.Error(l.failed, "file", path, "err", err.Error())
+	case l.still != "":
+		logger.Debug(l.still, "file", path, "err", err.Error())
+	}
 }
 
 // ErrTooLarge marks a file larger than a good one of its kind can be.

@@ -269,3 +269,25 @@ func TestLoadsFileWithoutStartTime(t *testing.T) {
 		t.Errorf("after a save and a restart: status %+v, counters %v", st, flat(re))
 	}
 }
+
+// TestLoadsFileOfVersion2 loads a file as the build before the shared
+// envelope wrote it: the counters go on where they were.
+func TestLoadsFileOfVersion2(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "v2.state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(Path(dir, "acme"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	tr := Open(Options{Dir: dir, Account: "acme", Window: 30 * 24 * time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	want, at := filled(t, t.TempDir())
+	if got := flat(tr); len(got) == 0 || !reflect.DeepEqual(got, flat(want)) {
+		t.Fatalf("loaded %v, want %v\nlogs: %s", got, flat(want), logs.String())
+	}
+	if st := tr.Status(); !st.Started.Equal(t0) || !st.LastSave.Equal(at.Add(-time.Minute)) {
+		t.Errorf("status %+v: want started at %v, saved at %v", st, t0, at.Add(-time.Minute))
+	}
+}

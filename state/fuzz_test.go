@@ -14,8 +14,8 @@ import (
 // nearly every input would stop at the checksum.
 func seal(body []byte) []byte {
 	out := make([]byte, headerSize, headerSize+len(body)+trailerSize)
-	copy(out, magic)
-	binary.LittleEndian.PutUint16(out[8:], formatVersion)
+	copy(out, "B2SEECTR")
+	binary.LittleEndian.PutUint16(out[8:], 2)
 	binary.LittleEndian.PutUint64(out[12:], uint64(len(body)))
 	out = append(out, body...)
 	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, crcTable))

@@ -6,7 +6,7 @@
 // the customer action state seen so far, and turns what grew since the last
 // successful scrape into per-series totals:
 //
-//   - The first scrape with no saved state is the starting point: every
+//   - The first scrape with no saved state is where counting starts: every
 //     total starts at 0 and no batch counts as created.
 //   - A batch first seen on a later scrape counts as created, and its counts
 //     grow from zero.
@@ -94,9 +94,9 @@ type Options struct {
 	Window time.Duration
 	// Scope says what the answers cover, such as the customer ID and the
 	// window. When it differs from the saved state's, or changes through
-	// SetScope, the next commit takes the batches it has not seen as a
-	// starting point, as the first commit does, so that a wider window or
-	// another customer does not count old batches as news.
+	// SetScope, the next commit takes the batches it has not seen as
+	// already there, as the first commit does, so that a wider window or
+	// another customer does not count old batches as new.
 	Scope string
 	// Grace is DefaultGrace when zero.
 	Grace  time.Duration
@@ -111,10 +111,10 @@ type Tracker struct {
 	path   string // "" when in memory only
 
 	mu          sync.Mutex
-	fresh       bool // no state yet: the next commit is the starting point
-	rescoped    bool // the scope changed: new batches of the next commit are a starting point
+	fresh       bool // no state yet: counting starts with the next commit
+	rescoped    bool // the scope changed: batches first seen on the next commit are not counted as new
 	gen         uint32
-	batches     []batch
+	batches     []countedBatch
 	index       map[int64]int32 // batch ID to index in batches
 	series      []series
 	seriesIndex map[seriesKey]int32
@@ -127,7 +127,7 @@ type Tracker struct {
 	dirty       bool      // changed since the last successful save
 	touched     bool      // batches seen since the last successful save
 
-	// started is when counting started, the starting point, in Unix
+	// started is when counting started, in Unix
 	// seconds; 0 when unknown, as in files saved before it was recorded.
 	started int64
 	opened  time.Time // when this process opened the tracker; never changes
@@ -136,13 +136,13 @@ type Tracker struct {
 	lastSave     time.Time  // last successful save, or the loaded file's
 	lastSaveOK   bool
 	saveFailures uint64
-	saveErr      string // the failure last logged at error level
-	noSave       error  // why saves are refused for good
+	saveLog      saveLog
+	noSave       error // why saves are refused for good
 }
 
-// batch is what is remembered of one batch. It holds no pointers, so that
+// countedBatch is what the counters remember of one batch. It holds no pointers, so that
 // a hundred thousand of them cost the garbage collector nothing.
-type batch struct {
+type countedBatch struct {
 	id       int64
 	hw       Counts // high-water marks
 	last     Counts // last values seen, to count corrections
@@ -169,8 +169,8 @@ type action struct {
 }
 
 // SetScope gives the tracker a new scope and window, after a reload. A new
-// scope makes the next commit a starting point for the batches it has not
-// seen; counting goes on for the others.
+// scope makes the next commit take the batches it has not seen as already
+// there, not new; counting goes on for the others.
 func (t *Tracker) SetScope(scope string, window time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -207,6 +207,11 @@ func newTracker(opts Options) *Tracker {
 		strs:        []string{""},
 		strIndex:    map[string]int32{"": 0},
 		lastSaveOK:  true,
+		saveLog: saveLog{
+			failed: "saving the counter state failed; counters go on in memory",
+			still:  "saving the counter state still fails",
+			works:  "saving the counter state works again",
+		},
 	}
 	if t.logger == nil {
 		t.logger = slog.New(slog.DiscardHandler)
@@ -254,31 +259,31 @@ func (s *series) action(state int32) *action {
 	return &s.actions[len(s.actions)-1]
 }
 
-// Scrape stages the records of one read of the upstream. Nothing of it
-// reaches the tracker before Commit.
-type Scrape struct {
+// Staged holds the records of one read of the upstream until it is
+// committed or discarded. Nothing of it reaches the tracker before Commit.
+type Staged struct {
 	t   *Tracker
 	obs []Observation
 }
 
-// Begin starts staging a scrape.
-func (t *Tracker) Begin() *Scrape {
+// Begin starts staging the records of a read.
+func (t *Tracker) Begin() *Staged {
 	t.mu.Lock()
 	obs := t.spare[:0]
 	t.spare = nil
 	t.mu.Unlock()
-	return &Scrape{t: t, obs: obs}
+	return &Staged{t: t, obs: obs}
 }
 
 // Add stages one record. Records are taken in order; of several with the
 // same ID, the first wins.
-func (s *Scrape) Add(o *Observation) {
+func (s *Staged) Add(o *Observation) {
 	*s.Next() = *o
 }
 
 // Next stages one record and returns it to be filled in before the next
 // call, which spares a copy on the hot path of a scrape.
-func (s *Scrape) Next() *Observation {
+func (s *Staged) Next() *Observation {
 	if len(s.obs) < cap(s.obs) {
 		s.obs = s.obs[:len(s.obs)+1]
 	} else {
@@ -287,8 +292,8 @@ func (s *Scrape) Next() *Observation {
 	return &s.obs[len(s.obs)-1]
 }
 
-// Discard drops the scrape: the tracker is left as it was.
-func (s *Scrape) Discard() {
+// Discard drops the staged records: the tracker is left as it was.
+func (s *Staged) Discard() {
 	s.t.giveBack(s.obs)
 	s.obs = nil
 }
@@ -302,16 +307,16 @@ func (t *Tracker) giveBack(obs []Observation) {
 	t.mu.Unlock()
 }
 
-// Commit applies the scrape, read successfully at now, and saves the state
+// Commit applies the staged records, read successfully at now, and saves the state
 // when it changed. The error is that of the save, already logged and
 // counted; the counters are updated whatever it is.
-func (s *Scrape) Commit(now time.Time) error {
+func (s *Staged) Commit(now time.Time) error {
 	t := s.t
 	for i := range s.obs {
 		s.obs[i].fit()
 	}
 	t.mu.Lock()
-	t.apply(s.obs, now)
+	t.commitObservations(s.obs, now)
 	save := t.path != "" && (t.dirty || t.touched && now.Sub(t.encodedAt) >= touchSaveInterval)
 	t.mu.Unlock()
 	t.giveBack(s.obs)
@@ -322,8 +327,8 @@ func (s *Scrape) Commit(now time.Time) error {
 	return t.Save(now)
 }
 
-// apply commits obs. t.mu must be held.
-func (t *Tracker) apply(obs []Observation, now time.Time) {
+// commitObservations commits obs. t.mu must be held.
+func (t *Tracker) commitObservations(obs []Observation, now time.Time) {
 	t.gen++
 	gen, seen := t.gen, now.Unix()
 	var next int32 // where the next record's batch likely is
@@ -333,7 +338,7 @@ func (t *Tracker) apply(obs []Observation, now time.Time) {
 			t.started = seen
 		}
 		t.fresh, t.rescoped = false, false
-		t.dirty = true // so that a restart does not take a new starting point
+		t.dirty = true // so that a restart does not start counting again
 	}
 	if len(obs) > 0 {
 		t.touched = true
@@ -356,71 +361,82 @@ func (t *Tracker) apply(obs []Observation, now time.Time) {
 			bi, ok = t.index[o.ID]
 		}
 		if !ok {
-			b := batch{id: o.ID, hw: c, last: c, created: created, lastSeen: seen, gen: gen,
-				series: t.seriesOf(o, -1), state: t.intern(o.ActionState)}
-			s := &t.series[b.series]
-			if baseline {
-				if b.state != 0 {
-					s.action(b.state) // exported at 0 from the start
-				}
-			} else {
-				s.created++
-				for j, v := range c {
-					s.counts[j] = addCount(s.counts[j], uint64(v))
-				}
-				if b.state != 0 {
-					a := s.action(b.state)
-					a.count++
-					a.value = addPrice(a.value, o.ActionPrice)
-				}
-			}
-			t.index[o.ID] = int32(len(t.batches))
-			t.batches = append(t.batches, b)
-			t.dirty = true
+			t.addBatch(o, c, created, seen, baseline)
 			continue
 		}
 		next = bi + 1
-		b := &t.batches[bi]
-		if b.gen == gen {
-			continue // a duplicate in this answer
+		if b := &t.batches[bi]; b.gen != gen { // else a duplicate in this answer
+			t.updateBatch(b, o, c, created, seen)
 		}
-		b.gen, b.lastSeen = gen, seen
-		if created != 0 && created != b.created {
-			b.created = created
-			t.dirty = true
-		}
-		if si := t.seriesOf(o, b.series); si != b.series {
-			b.series = si
-			t.dirty = true
-		}
-		if c == b.last && t.strs[b.state] == o.ActionState {
-			continue // the common case: nothing moved
-		}
-		s := &t.series[b.series]
-		for j, v := range c {
-			if v < b.last[j] {
-				t.corrections++
-			}
-			if v > b.hw[j] {
-				s.counts[j] = addCount(s.counts[j], uint64(v-b.hw[j]))
-				b.hw[j] = v
-			}
-		}
-		b.last = c
-		if t.strs[b.state] != o.ActionState {
-			b.state = t.intern(o.ActionState)
-			if b.state != 0 {
-				a := s.action(b.state)
-				a.count++
-				a.value = addPrice(a.value, o.ActionPrice)
-			}
-		}
-		t.dirty = true
 	}
 	if now.Sub(t.lastPrune) >= pruneInterval {
 		t.prune(now)
 		t.lastPrune = now
 	}
+}
+
+// addBatch adds the batch first seen in o, with counts c. On a starting
+// point its counts and action state are where counting starts, else they
+// are growth. t.mu must be held.
+func (t *Tracker) addBatch(o *Observation, c Counts, created, seen int64, baseline bool) {
+	b := countedBatch{id: o.ID, hw: c, last: c, created: created, lastSeen: seen, gen: t.gen,
+		series: t.seriesOf(o, -1), state: t.intern(o.ActionState)}
+	s := &t.series[b.series]
+	if baseline {
+		if b.state != 0 {
+			s.action(b.state) // exported at 0 from the start
+		}
+	} else {
+		s.created++
+		for j, v := range c {
+			s.counts[j] = addCount(s.counts[j], uint64(v))
+		}
+		if b.state != 0 {
+			a := s.action(b.state)
+			a.count++
+			a.value = addPrice(a.value, o.ActionPrice)
+		}
+	}
+	t.index[o.ID] = int32(len(t.batches))
+	t.batches = append(t.batches, b)
+	t.dirty = true
+}
+
+// updateBatch counts what batch b grew to in o, with counts c. t.mu must
+// be held.
+func (t *Tracker) updateBatch(b *countedBatch, o *Observation, c Counts, created, seen int64) {
+	b.gen, b.lastSeen = t.gen, seen
+	if created != 0 && created != b.created {
+		b.created = created
+		t.dirty = true
+	}
+	if si := t.seriesOf(o, b.series); si != b.series {
+		b.series = si
+		t.dirty = true
+	}
+	if c == b.last && t.strs[b.state] == o.ActionState {
+		return // the common case: nothing moved
+	}
+	s := &t.series[b.series]
+	for j, v := range c {
+		if v < b.last[j] {
+			t.corrections++
+		}
+		if v > b.hw[j] {
+			s.counts[j] = addCount(s.counts[j], uint64(v-b.hw[j]))
+			b.hw[j] = v
+		}
+	}
+	b.last = c
+	if t.strs[b.state] != o.ActionState {
+		b.state = t.intern(o.ActionState)
+		if b.state != 0 {
+			a := s.action(b.state)
+			a.count++
+			a.value = addPrice(a.value, o.ActionPrice)
+		}
+	}
+	t.dirty = true
 }
 
 // addCount adds a batch's growth to a total. Counts near the top of int64
@@ -454,7 +470,7 @@ func addPrice(total, p float64) float64 {
 func (t *Tracker) prune(now time.Time) {
 	seenBefore := now.Add(-(t.opts.Window + t.opts.Grace)).Unix()
 	createdBefore := now.Add(-t.opts.Window).Unix()
-	// Compacting in place keeps the order, and with it the hint of apply.
+	// Compacting in place keeps the order, and with it the hint of commitObservations.
 	kept := t.batches[:0]
 	for i := range t.batches {
 		b := t.batches[i]
@@ -517,7 +533,7 @@ type Status struct {
 	Corrections  uint64 // times an upstream count went down
 	Batches      int    // batches remembered
 	// Started is when the totals and corrections started counting: the
-	// starting point. Zero when unknown: before it, or for state saved
+	// first commit. Zero when unknown: before it, or for state saved
 	// before it was recorded.
 	Started time.Time
 	// Opened is when this process opened the tracker, since when
@@ -563,20 +579,11 @@ func (t *Tracker) Save(now time.Time) error {
 			t.mu.Unlock()
 		}
 	}
+	t.saveLog.saved(t.logger, t.path, err)
 	if err != nil {
 		t.saveFailures++
 		t.lastSaveOK = false
-		if msg := err.Error(); msg != t.saveErr {
-			t.logger.Error("saving the counter state failed; counters go on in memory", "file", t.path, "err", msg)
-			t.saveErr = msg
-		} else {
-			t.logger.Debug("saving the counter state still fails", "file", t.path, "err", msg)
-		}
 		return err
-	}
-	if t.saveErr != "" {
-		t.logger.Info("saving the counter state works again", "file", t.path)
-		t.saveErr = ""
 	}
 	t.lastSave, t.lastSaveOK = now, true
 	return nil

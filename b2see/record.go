@@ -2,17 +2,17 @@ package b2see
 
 import "time"
 
-// Batch is one record of the Batch Data API: a personalised video sent to a
+// Record is one record of the Batch Data API: a personalised video sent to a
 // dealership's customer, with what the customer did with it.
 //
-// Batch holds only what the exporter aggregates. Recipients' personal data
+// Record holds only what the exporter aggregates. Recipients' personal data
 // (RecipientEmail, RecipientMobile) and free text (Title, descriptions,
 // rating comments) are skipped by the decoder and never held in memory.
 //
 // JSON null, an absent field and the zero value decode alike: a zero Time
 // means "no date", an empty string "no value". HasID and HasRating tell a
 // missing BatchId or CustomerRating from a zero one.
-type Batch struct {
+type Record struct {
 	ID    int64 // BatchId
 	HasID bool
 
