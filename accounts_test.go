@@ -3,14 +3,10 @@ package main
 import (
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,17 +14,16 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/b2see-exporter/b2see_exporter/accounts"
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
-	"github.com/b2see-exporter/b2see_exporter/config"
 )
 
 // testExporter is the exporter's handler in-process, over a config file.
 type testExporter struct {
 	srv      *httptest.Server
-	accounts *accountSet
+	accounts *accounts.Set
 	reg      *prometheus.Registry
 	cfgPath  string
 	logs     *syncBuffer
@@ -51,11 +46,11 @@ func newTestExporter(t *testing.T, configYAML string, extraArgs ...string) *test
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	set := newAccountSet(load, f.storagePath, f.timeout, logger, reg)
-	if err := set.reload(); err != nil {
+	set := newAccountSet(f, load, logger, reg)
+	if err := set.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(newHandler(f, set, set.reload, reg, logger))
+	srv := httptest.NewServer(newHandler(f, set, set.Reload, reg, logger))
 	t.Cleanup(srv.Close)
 	return &testExporter{srv: srv, accounts: set, reg: reg, cfgPath: cfgPath, logs: logs}
 }
@@ -65,18 +60,6 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// retiredAccount is the account a reload removed under name.
-func (e *testExporter) retiredAccount(t *testing.T, name string) any {
-	t.Helper()
-	e.accounts.reloadMu.Lock()
-	defer e.accounts.reloadMu.Unlock()
-	a, ok := e.accounts.retired[name]
-	if !ok {
-		t.Fatalf("no retired account %q", name)
-	}
-	return a
 }
 
 func (e *testExporter) do(t *testing.T, method, path string) (int, string) {
@@ -160,20 +143,11 @@ func TestOneAccountDownOthersUpOverHTTP(t *testing.T) {
 	}
 }
 
-func TestReload(t *testing.T) {
-	north, _, cfg, keyDir := twoFakes(t)
+// TestReloadOverHTTP: POST /-/reload reloads, answering why when it
+// fails; the accounts' lifecycle itself is tested in package accounts.
+func TestReloadOverHTTP(t *testing.T) {
+	_, _, cfg, _ := twoFakes(t)
 	e := newTestExporter(t, cfg)
-	reloadOK := func() float64 {
-		mfs, _ := e.reg.Gather()
-		for _, mf := range mfs {
-			if mf.GetName() == "b2see_config_last_reload_successful" {
-				return mf.GetMetric()[0].GetGauge().GetValue()
-			}
-		}
-		return -1
-	}
-	e.do(t, http.MethodGet, "/probe?account=north")
-	northBefore, _ := e.accounts.get("north")
 
 	// A bad file: the running configuration stays, and says why.
 	writeFile(t, e.cfgPath, cfg+"    surprise: 1\n")
@@ -181,11 +155,8 @@ func TestReload(t *testing.T) {
 	if code != 500 || !strings.Contains(body, "surprise") {
 		t.Errorf("bad reload: %d %q", code, body)
 	}
-	if reloadOK() != 0 {
-		t.Errorf("reload_successful = %v after a bad reload", reloadOK())
-	}
-	if len(e.accounts.accounts()) != 2 {
-		t.Errorf("%d accounts after a bad reload, want the 2 running", len(e.accounts.accounts()))
+	if code, _ := e.do(t, http.MethodGet, "/probe?account=south"); code != 200 {
+		t.Errorf("probe of south after a bad reload: %d, want 200", code)
 	}
 
 	// GET is not a reload.
@@ -193,49 +164,14 @@ func TestReload(t *testing.T) {
 		t.Errorf("GET /-/reload: %d", code)
 	}
 
-	// A good file dropping south: north keeps its state.
+	// A good file dropping south.
 	writeFile(t, e.cfgPath, cfg[:strings.Index(cfg, "  - name: south")])
-	if code, body := e.do(t, http.MethodPost, "/-/reload"); code != 200 {
+	if code, body := e.do(t, http.MethodPost, "/-/reload"); code != 200 || body != "configuration reloaded\n" {
 		t.Fatalf("good reload: %d %q", code, body)
 	}
-	if reloadOK() != 1 {
-		t.Errorf("reload_successful = %v after a good reload", reloadOK())
+	if code, body := e.do(t, http.MethodGet, "/probe?account=south"); code != http.StatusBadRequest || !strings.Contains(body, `unknown account "south"`) {
+		t.Errorf("probe of south after it left the file: %d %q", code, body)
 	}
-	if _, ok := e.accounts.get("south"); ok {
-		t.Error("south still served after it left the file")
-	}
-	if a, _ := e.accounts.get("north"); a != northBefore {
-		t.Error("north was rebuilt, losing its state, though it stayed")
-	}
-
-	// South comes back: the same account as before, not a second one on
-	// its state files.
-	southBefore := e.retiredAccount(t, "south")
-	writeFile(t, e.cfgPath, cfg)
-	if code, body := e.do(t, http.MethodPost, "/-/reload"); code != 200 {
-		t.Fatalf("reload bringing south back: %d %q", code, body)
-	}
-	if a, _ := e.accounts.get("south"); a != southBefore {
-		t.Error("south came back as a new account beside the old one's state")
-	}
-	writeFile(t, e.cfgPath, cfg[:strings.Index(cfg, "  - name: south")])
-	if code, _ := e.do(t, http.MethodPost, "/-/reload"); code != 200 {
-		t.Fatal("reload dropping south again failed")
-	}
-
-	// The key file changes: a reload reads the new key.
-	writeFile(t, filepath.Join(keyDir, "north.key"), "30000000-0000-0000-0000-000000000003")
-	if code, body := e.do(t, http.MethodPost, "/-/reload"); code != 200 {
-		t.Fatalf("reload after key change: %d %q", code, body)
-	}
-	_, body = e.do(t, http.MethodGet, "/probe?account=north")
-	if m := parseMetrics(t, body); m["b2see_up{account=north}"] != 0 {
-		t.Error("north still up with a key the fake does not accept: the new key was not used")
-	}
-	if north.Requests(b2seetest.Cakes) != 2 {
-		t.Errorf("north's fake saw %d requests, want 2", north.Requests(b2seetest.Cakes))
-	}
-	assertNoLeak(t, "logs", e.logs.String(), []string{"30000000-0000-0000-0000-000000000003", "10000000-0000-0000-0000-000000000001"})
 }
 
 func TestRetryAfterOverHTTP(t *testing.T) {
@@ -277,218 +213,3 @@ func TestConcurrentProbesShareOneUpstreamCall(t *testing.T) {
 	}
 }
 
-func TestHTTPSecretsFromFiles(t *testing.T) {
-	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		writeFile(t, p, content+"\n")
-		return p
-	}
-	proxy, err := url.Parse("http://proxyuser:proxy-password@127.0.0.1:3128")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := promconfig.HTTPClientConfig{
-		BearerToken:   "inline-bearer-token",
-		Authorization: &promconfig.Authorization{CredentialsFile: file("credentials", "file-credentials")},
-		BasicAuth:     &promconfig.BasicAuth{Username: "u", PasswordFile: file("password", "file-password")},
-		OAuth2:        &promconfig.OAuth2{ClientID: "id", ClientSecretFile: file("secret", "file-client-secret")},
-		ProxyConfig: promconfig.ProxyConfig{
-			ProxyURL:           promconfig.URL{URL: proxy},
-			ProxyConnectHeader: promconfig.ProxyHeader{"Proxy-Authorization": {"proxy-header-secret"}},
-		},
-		HTTPHeaders: &promconfig.Headers{Headers: map[string]promconfig.Header{
-			"X-Token": {Secrets: []promconfig.Secret{"header-secret"}, Files: []string{file("header", "header-file-secret")}},
-		}},
-	}
-	got, err := httpSecrets(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
-		"inline-bearer-token", "file-credentials", "file-password", "file-client-secret",
-		// What an echoed Authorization or Proxy-Authorization holds.
-		"u:file-password", "proxy-password", "proxyuser:proxy-password",
-		"proxy-header-secret", "header-secret", "header-file-secret",
-	} {
-		if !slices.Contains(got, want) {
-			t.Errorf("httpSecrets misses %q: %q", want, got)
-		}
-	}
-}
-
-// TestOversizedSecretFileIsNotRead: a secret file of an HTTP client
-// configuration far larger than any secret fails the load with one line,
-// without being read whole.
-func TestOversizedSecretFileIsNotRead(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "secret")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(1 << 30); err != nil { // sparse: no room taken
-		t.Fatal(err)
-	}
-	f.Close()
-	a := config.NewAccount(config.Defaults{})
-	a.Name, a.CustomerID, a.InlineAPIKey = "north", "4242", promconfig.Secret(b2seetest.DemoAPIKey)
-	a.HTTPClientConfig.BasicAuth = &promconfig.BasicAuth{Username: "u", PasswordFile: path}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	_, _, err = accountOptions(a, slog.New(slog.DiscardHandler))
-	took := time.Since(start)
-	runtime.ReadMemStats(&after)
-	want := `account "north": http_client_config: the secret file "` + path + `" is larger than 65536 bytes`
-	if err == nil || err.Error() != want {
-		t.Errorf("error %v, want %s", err, want)
-	}
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
-		t.Errorf("refusing the file allocated %d bytes, want under 16 MiB", alloc)
-	}
-	if took > 2*time.Second {
-		t.Errorf("refusing the file took %v", took)
-	}
-}
-
-// TestReloadClosesUpstreamConnections: each reload builds new HTTP
-// clients; the connections of the old ones are closed, so the number open
-// to the upstream stays that of one set of clients however many reloads.
-func TestReloadClosesUpstreamConnections(t *testing.T) {
-	fake, srv, conns := countingFake(t)
-	keyFile := filepath.Join(t.TempDir(), "key")
-	writeFile(t, keyFile, b2seetest.DemoAPIKey)
-	e := newTestExporter(t, `accounts:
-  - name: north
-    customer_id: "`+b2seetest.DefaultCustomerID+`"
-    api_key_file: `+keyFile+`
-    url: `+srv.URL+`/PublicAPI
-    batches:
-      url: `+srv.URL+`/BatchAPI
-      concurrency: 1
-`)
-	// One connection for the cakes, one for the status lookups.
-	const want = 2
-	const reloads = 20
-	for range reloads {
-		if code, body := e.do(t, http.MethodPost, "/-/reload"); code != 200 {
-			t.Fatalf("reload: %d %s", code, body)
-		}
-		_, body := e.do(t, http.MethodGet, "/probe?account=north")
-		if m := parseMetrics(t, body); m["b2see_up{account=north}"] != 1 || m["b2see_upstream_requests_total{account=north,endpoint=batches,outcome=success}"] == 0 {
-			t.Fatalf("probe after a reload is down or made no status lookup:\n%s", body)
-		}
-	}
-	if fake.Requests(b2seetest.Cakes) != reloads {
-		t.Fatalf("%d reads of the cakes, want %d", fake.Requests(b2seetest.Cakes), reloads)
-	}
-	if !conns.waitAtMost(want, 10*time.Second) {
-		t.Fatalf("%d connections open to the upstream after %d reloads and scrapes, want at most %d", conns.now(), reloads, want)
-	}
-}
-
-// TestReloadDuringReadClosesItsConnections: a read that began before a
-// reload goes on with the old clients: here a round of status lookups,
-// which opens connections after the reload closed the idle ones. They are
-// closed once the longest read could have ended (--b2see.timeout).
-func TestReloadDuringReadClosesItsConnections(t *testing.T) {
-	fake, srv, conns := countingFake(t)
-	fake.SetFault(b2seetest.Batches, b2seetest.Fault{Delay: 50 * time.Millisecond})
-	keyFile := filepath.Join(t.TempDir(), "key")
-	writeFile(t, keyFile, b2seetest.DemoAPIKey)
-	// No status mapping: every batch is looked up on every read.
-	e := newTestExporter(t, `accounts:
-  - name: north
-    customer_id: "`+b2seetest.DefaultCustomerID+`"
-    api_key_file: `+keyFile+`
-    url: `+srv.URL+`/PublicAPI
-    batches:
-      url: `+srv.URL+`/BatchAPI
-      concurrency: 1
-`, "--b2see.timeout=2s")
-	done := make(chan string, 1)
-	go func() {
-		resp, err := http.Get(e.srv.URL + "/probe?account=north")
-		if err != nil {
-			done <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- string(b)
-	}()
-	for deadline := time.Now().Add(10 * time.Second); fake.Requests(b2seetest.Batches) < 2; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the probe's status lookups never began")
-		}
-	}
-	if code, body := e.do(t, http.MethodPost, "/-/reload"); code != 200 {
-		t.Fatalf("reload: %d %s", code, body)
-	}
-	lookups := fake.Requests(b2seetest.Batches)
-	if body := <-done; !strings.Contains(body, `b2see_up{account="north"} 1`) {
-		t.Fatalf("the probe begun before the reload failed:\n%s", body)
-	}
-	if fake.Requests(b2seetest.Batches) == lookups {
-		t.Fatal("no status lookup after the reload: the test tests nothing")
-	}
-	if !conns.waitAtMost(0, 10*time.Second) {
-		t.Fatalf("%d connections open to the upstream, want none: no scrape used the clients of the reload", conns.now())
-	}
-}
-
-// connCount counts a server's open connections.
-type connCount struct {
-	mu      sync.Mutex
-	open    int
-	changed chan struct{}
-}
-
-func (c *connCount) track(_ net.Conn, st http.ConnState) {
-	c.mu.Lock()
-	switch st {
-	case http.StateNew:
-		c.open++
-	case http.StateClosed, http.StateHijacked:
-		c.open--
-	}
-	c.mu.Unlock()
-	select {
-	case c.changed <- struct{}{}:
-	default:
-	}
-}
-
-func (c *connCount) now() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.open
-}
-
-// waitAtMost waits until at most n connections are open, and reports
-// whether that happened within timeout. The server sees a connection
-// closed a moment after the client closes it.
-func (c *connCount) waitAtMost(n int, timeout time.Duration) bool {
-	deadline := time.After(timeout)
-	for c.now() > n {
-		select {
-		case <-c.changed:
-		case <-deadline:
-			return false
-		}
-	}
-	return true
-}
-
-// countingFake is a fake upstream on loopback that counts its open
-// connections.
-func countingFake(t *testing.T) (*b2seetest.Fake, *httptest.Server, *connCount) {
-	t.Helper()
-	fake := b2seetest.New(b2seetest.Config{Records: b2seetest.Generate(30, 1, time.Now(), 20)})
-	srv := httptest.NewUnstartedServer(fake)
-	conns := &connCount{changed: make(chan struct{}, 1)}
-	srv.Config.ConnState = conns.track
-	srv.Start()
-	t.Cleanup(func() { fake.Close(); srv.Close() })
-	return fake, srv, conns
-}

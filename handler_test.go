@@ -79,7 +79,7 @@ func TestTinyScrapeTimeoutHurtsNoOne(t *testing.T) {
 	}
 	for range 3 {
 		if up, _ := probe("10"); up != 1 {
-			t.Fatalf("a scrape after the tiny one is down: %s", e.accounts.accounts()[0].Summary().LastError)
+			t.Fatalf("a scrape after the tiny one is down: %s", e.accounts.Accounts()[0].Summary().LastError)
 		}
 	}
 	if got := north.Requests(b2seetest.Cakes); got != 1 {

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/b2see-exporter/b2see_exporter/accounts"
 	"github.com/b2see-exporter/b2see_exporter/b2see"
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
 	"github.com/b2see-exporter/b2see_exporter/config"
@@ -146,12 +147,8 @@ func run(f *flags, logger *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		for _, a := range cfg.Accounts {
-			_, clients, err := accountOptions(a, logger)
-			closeIdle(clients)
-			if err != nil {
-				return err
-			}
+		if err := accounts.Check(cfg, userAgent(), logger); err != nil {
+			return err
 		}
 		fmt.Printf("configuration OK: %d account(s)\n", len(cfg.Accounts))
 		return nil
@@ -168,17 +165,17 @@ func run(f *flags, logger *slog.Logger) error {
 
 	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	prometheus.MustRegister(versioncollector.NewCollector(exporterName))
-	accounts := newAccountSet(load, f.storagePath, f.timeout, logger, prometheus.DefaultRegisterer)
-	if err := accounts.reload(); err != nil {
+	set := newAccountSet(f, load, logger, prometheus.DefaultRegisterer)
+	if err := set.Reload(); err != nil {
 		return err
 	}
 
 	reload := func() error {
-		if err := accounts.reload(); err != nil {
+		if err := set.Reload(); err != nil {
 			logger.Error("reloading the configuration failed; keeping the running one", "err", err)
 			return err
 		}
-		logger.Info("configuration reloaded", "accounts", len(accounts.accounts()))
+		logger.Info("configuration reloaded", "accounts", len(set.Accounts()))
 		return nil
 	}
 	hup := make(chan os.Signal, 1)
@@ -193,24 +190,40 @@ func run(f *flags, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	server := newServer(newHandler(f, accounts, reload, prometheus.DefaultGatherer, logger), defaultLimits)
+	server := newServer(newHandler(f, set, reload, prometheus.DefaultGatherer, logger), defaultLimits)
 	return web.ServeMultiple(listeners, server, f.web, logger)
 }
 
+// newAccountSet is the accounts that load describes, as the flags say to
+// keep them.
+func newAccountSet(f *flags, load func() (*config.Config, error), logger *slog.Logger, reg prometheus.Registerer) *accounts.Set {
+	return accounts.New(accounts.Options{
+		Load:       load,
+		StorageDir: f.storagePath,
+		Timeout:    f.timeout,
+		UserAgent:  userAgent(),
+		Logger:     logger,
+		Registerer: reg,
+	})
+}
+
+// userAgent is what the exporter calls itself to the upstream.
+func userAgent() string { return exporterName + "/" + version.Version }
+
 // newHandler routes the exporter's pages: metrics, probe, reload and the
 // landing page.
-func newHandler(f *flags, accounts *accountSet, reload func() error, gatherer prometheus.Gatherer, logger *slog.Logger) http.Handler {
+func newHandler(f *flags, set *accounts.Set, reload func() error, gatherer prometheus.Gatherer, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(f.telemetryPath, readOnly(&metricsHandler{
 		gatherer:    gatherer,
-		accounts:    accounts.accounts,
+		accounts:    set.Accounts,
 		timeout:     f.timeout,
 		offset:      f.timeoutOffset,
 		concurrency: f.concurrency,
 		logger:      logger,
 	}))
 	mux.Handle("/probe", readOnly(&probeHandler{
-		accounts: accounts,
+		accounts: set,
 		metrics: metricsHandler{
 			timeout: f.timeout,
 			offset:  f.timeoutOffset,
@@ -231,7 +244,7 @@ func newHandler(f *flags, accounts *accountSet, reload func() error, gatherer pr
 				},
 				Profiling: "false",
 			},
-			accounts: accounts.accounts,
+			accounts: set.Accounts,
 			logger:   logger,
 		}))
 	}
