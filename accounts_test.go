@@ -212,4 +212,3 @@ func TestConcurrentProbesShareOneUpstreamCall(t *testing.T) {
 		t.Errorf("50 concurrent probes made %d upstream calls, want 1", got)
 	}
 }
-
