@@ -6,8 +6,8 @@ import (
 	"os"
 
 	promconfig "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 
+	"github.com/b2see-exporter/b2see_exporter/b2see"
 	"github.com/b2see-exporter/b2see_exporter/config"
 )
 
@@ -15,23 +15,13 @@ import (
 // --config.file when given, else the one account of the --b2see.* flags.
 func configLoader(f *flags) (func() (*config.Config, error), error) {
 	// Zero would silently mean the defaults below.
-	if f.daysOfHistory < 1 {
-		return nil, fmt.Errorf("--b2see.days-of-history must be 1 or more, not %d", f.daysOfHistory)
+	if f.settings.DaysOfHistory < 1 {
+		return nil, fmt.Errorf("--b2see.days-of-history must be 1 or more, not %d", f.settings.DaysOfHistory)
 	}
-	if f.maxBodySize < 1 {
-		return nil, fmt.Errorf("--b2see.max-body-size must be 1 byte or more, not %s", f.maxBodySize)
+	if f.settings.MaxBodySize < 1 {
+		return nil, fmt.Errorf("--b2see.max-body-size must be 1 byte or more, not %s", f.settings.MaxBodySize)
 	}
-	opts := config.Options{
-		Defaults: config.Defaults{
-			URL:           f.url,
-			CakesPath:     f.cakesPath,
-			DaysOfHistory: f.daysOfHistory,
-			SenderLabel:   f.senderLabel,
-			MinInterval:   model.Duration(f.minInterval),
-			MaxBodySize:   f.maxBodySize,
-		},
-		AllowInlineAPIKeys: f.allowInlineKeys,
-	}
+	opts := config.Options{Defaults: f.settings, AllowInlineAPIKeys: f.allowInlineKeys}
 	if f.configFile != "" {
 		if f.demo {
 			return nil, errors.New("--demo serves its own account: leave out --config.file")
@@ -67,7 +57,7 @@ func configLoader(f *flags) (func() (*config.Config, error), error) {
 			a.Batches = &config.Batches{
 				URL:              batchesURL,
 				HTTPClientConfig: promconfig.DefaultHTTPClientConfig,
-				Concurrency:      config.DefaultBatchConcurrency,
+				Concurrency:      b2see.DefaultLookupConcurrency,
 				Statuses:         f.batchStatuses,
 			}
 		}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/alecthomas/units"
 	"github.com/prometheus/client_golang/prometheus"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/promslog"
@@ -28,6 +27,7 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/accounts"
 	"github.com/b2see-exporter/b2see_exporter/b2see"
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/collector"
 	"github.com/b2see-exporter/b2see_exporter/config"
 )
 
@@ -37,23 +37,26 @@ const exporterName = "b2see_exporter"
 // Prometheus' default port allocations.
 const defaultListenAddress = ":10133"
 
+// The defaults of --b2see.timeout and --b2see.timeout-offset: a scrape
+// waits for the upstream at most defaultTimeout, and the answer is due
+// defaultTimeoutOffset before Prometheus' scrape timeout.
+const (
+	defaultTimeout       = 30 * time.Second
+	defaultTimeoutOffset = 500 * time.Millisecond
+)
+
 // flags are the command line, parsed once.
 type flags struct {
 	telemetryPath  string
 	web            *web.FlagConfig
 	maxConnections int
 
-	url           string
-	cakesPath     string
+	settings      config.Settings // the --b2see.* flags every account shares
 	customerID    string
 	apiKeyFile    string
 	accountName   string
-	daysOfHistory int
-	maxBodySize   units.Base2Bytes
-	senderLabel   bool
 	timeout       time.Duration
 	timeoutOffset time.Duration
-	minInterval   time.Duration
 
 	storagePath string
 
@@ -75,24 +78,19 @@ func parseFlags(app *kingpin.Application, args []string, logConfig *promslog.Con
 	f.web = webflag.AddFlags(app, defaultListenAddress)
 	app.Flag("web.max-connections", "Most connections the web server holds at once on each listener; more wait until one closes. 0 for no limit.").Default(strconv.Itoa(defaultMaxConnections)).IntVar(&f.maxConnections)
 
-	app.Flag("b2see.url", "Base URL of B2see's public API.").Default(b2see.DefaultURL).StringVar(&f.url)
-	app.Flag("b2see.cakes-path", "Path of the Batch Data API below --b2see.url; "+b2see.CustomerIDPlaceholder+" is replaced by the customer ID.").Default(b2see.DefaultCakesPath).StringVar(&f.cakesPath)
+	f.settings.AddFlags(app)
 	app.Flag("b2see.customer-id", "B2see customer ID of the account.").Envar("B2SEE_CUSTOMER_ID").StringVar(&f.customerID)
 	app.Flag("b2see.api-key-file", "File holding the account's API key. Without it the key is read from the environment variable B2SEE_API_KEY; it is never given as a flag's value.").StringVar(&f.apiKeyFile)
 	app.Flag("b2see.account-name", "Value of the account label; the customer ID when empty.").StringVar(&f.accountName)
-	app.Flag("b2see.days-of-history", "How many days of batches to read on each scrape.").Default("30").IntVar(&f.daysOfHistory)
-	app.Flag("b2see.max-body-size", "Largest answer of the Batch Data API to read, after decompression.").Default("1GiB").BytesVar(&f.maxBodySize)
-	app.Flag("b2see.sender-label", "Label engagement series with the sending user. Turn off (--no-b2see.sender-label) for accounts with very many senders.").Default("true").BoolVar(&f.senderLabel)
-	app.Flag("b2see.timeout", "Longest time a scrape may wait for the upstream, whatever Prometheus' scrape timeout.").Default("30s").DurationVar(&f.timeout)
-	app.Flag("b2see.timeout-offset", "Taken off Prometheus' scrape timeout, so the answer arrives before Prometheus gives up.").Default("500ms").DurationVar(&f.timeoutOffset)
-	app.Flag("b2see.min-interval", "Least time between two reads of an account's upstream; scrapes within it are served from the last result. 0 reads on every scrape.").Default("0s").DurationVar(&f.minInterval)
+	app.Flag("b2see.timeout", "Longest time a scrape may wait for the upstream, whatever Prometheus' scrape timeout.").Default(defaultTimeout.String()).DurationVar(&f.timeout)
+	app.Flag("b2see.timeout-offset", "Taken off Prometheus' scrape timeout, so the answer arrives before Prometheus gives up.").Default(defaultTimeoutOffset.String()).DurationVar(&f.timeoutOffset)
 
 	app.Flag("b2see.batch-status", "Track each batch's status through the batches API (with flags, status codes are exported as numbers; name them in --config.file).").BoolVar(&f.batchStatus)
 	app.Flag("b2see.batches-url", "Base URL of the batches API; the --b2see.url value when empty.").StringVar(&f.batchesURL)
 	app.Flag("config.file", "YAML file describing the accounts; without it, the --b2see.* flags describe one account.").StringVar(&f.configFile)
 	app.Flag("config.check", "Check the configuration, including every API key, and exit.").BoolVar(&f.configCheck)
 	app.Flag("config.allow-inline-api-keys", "Accept api_key in the configuration file; otherwise keys must come from api_key_file or api_key_env.").BoolVar(&f.allowInlineKeys)
-	app.Flag("b2see.concurrency", "How many accounts /metrics reads at once.").Default("4").IntVar(&f.concurrency)
+	app.Flag("b2see.concurrency", "How many accounts /metrics reads at once.").Default(strconv.Itoa(collector.DefaultConcurrency)).IntVar(&f.concurrency)
 	app.Flag("storage.path", "Directory where the counters' state is kept across restarts.").Default("data/").StringVar(&f.storagePath)
 	app.Flag("demo", "Serve metrics from a built-in fake B2see API, with no account needed.").BoolVar(&f.demo)
 
@@ -255,7 +253,7 @@ func newHandler(f *flags, set *accounts.Set, reload func() error, gatherer prome
 // it. Its data changes every few seconds, so that counters move.
 func startDemo(f *flags, logger *slog.Logger) (stop func()) {
 	srv := b2seetest.NewServer(b2seetest.Config{Records: b2seetest.Generate(2000, 1, time.Now(), 90)})
-	f.url, f.cakesPath, f.customerID, f.apiKeyFile = srv.URL, b2see.DefaultCakesPath, b2seetest.DefaultCustomerID, ""
+	f.settings.URL, f.settings.CakesPath, f.customerID, f.apiKeyFile = srv.URL, b2see.DefaultCakesPath, b2seetest.DefaultCustomerID, ""
 	// The demo tracks batch statuses with the fake's documented example
 	// mapping; real codes are undocumented and need a configuration file.
 	f.batchStatus, f.batchesURL = true, srv.BatchesURL

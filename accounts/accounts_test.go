@@ -44,7 +44,7 @@ func newTestSet(t *testing.T, configYAML string, timeout time.Duration) *testSet
 	reg := prometheus.NewRegistry()
 	s := New(Options{
 		Load: func() (*config.Config, error) {
-			return config.Load(cfgPath, config.Options{Defaults: config.Defaults{SenderLabel: true}})
+			return config.Load(cfgPath, config.Options{Defaults: config.DefaultSettings()})
 		},
 		StorageDir: dir,
 		Timeout:    timeout,
@@ -247,7 +247,7 @@ func TestOversizedSecretFileIsNotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	a := config.NewAccount(config.Defaults{SenderLabel: true})
+	a := config.NewAccount(config.DefaultSettings())
 	a.Name, a.CustomerID, a.InlineAPIKey = "north", "4242", promconfig.Secret(b2seetest.DemoAPIKey)
 	a.HTTPClientConfig.BasicAuth = &promconfig.BasicAuth{Username: "u", PasswordFile: path}
 	var before, after runtime.MemStats
