@@ -71,7 +71,7 @@ func TestTinyScrapeTimeoutHurtsNoOne(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		return parseMetrics(t, string(b))["b2see_up{account=north}"], time.Since(start)
+		return parseMetrics(t, string(b)).Value(`b2see_up{account="north"}`), time.Since(start)
 	}
 	up, took := probe("0.000001")
 	if up != 0 || took < minScrapeTimeout {

@@ -18,6 +18,8 @@ import (
 
 	"github.com/b2see-exporter/b2see_exporter/accounts"
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/internal/exposition"
+	"github.com/b2see-exporter/b2see_exporter/internal/testlog"
 )
 
 // testExporter is the exporter's handler in-process, over a config file.
@@ -26,7 +28,7 @@ type testExporter struct {
 	accounts *accounts.Set
 	reg      *prometheus.Registry
 	cfgPath  string
-	logs     *syncBuffer
+	logs     *testlog.Buffer
 }
 
 func newTestExporter(t *testing.T, configYAML string, extraArgs ...string) *testExporter {
@@ -39,7 +41,7 @@ func newTestExporter(t *testing.T, configYAML string, extraArgs ...string) *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	load, err := configLoader(f)
 	if err != nil {
@@ -53,6 +55,26 @@ func newTestExporter(t *testing.T, configYAML string, extraArgs ...string) *test
 	srv := httptest.NewServer(newHandler(f, set, set.Reload, reg, logger))
 	t.Cleanup(srv.Close)
 	return &testExporter{srv: srv, accounts: set, reg: reg, cfgPath: cfgPath, logs: logs}
+}
+
+// parseMetrics parses an exposition in the text format.
+func parseMetrics(t *testing.T, body string) exposition.Series {
+	t.Helper()
+	m, err := exposition.Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// assertNoLeak fails if text holds any of secrets.
+func assertNoLeak(t *testing.T, what, text string, secrets []string) {
+	t.Helper()
+	for _, s := range secrets {
+		if s != "" && strings.Contains(text, s) {
+			t.Errorf("%s holds %q", what, s)
+		}
+	}
 }
 
 func writeFile(t *testing.T, path, content string) {
@@ -108,8 +130,8 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("probe: %d %s", code, body)
 	}
 	m := parseMetrics(t, body)
-	if m["b2see_up{account=north}"] != 1 || sum(m, "b2see_window_batches") != 50 {
-		t.Errorf("probe north: up %v, batches %v", m["b2see_up{account=north}"], sum(m, "b2see_window_batches"))
+	if m.Value(`b2see_up{account="north"}`) != 1 || m.Sum("b2see_window_batches") != 50 {
+		t.Errorf("probe north: up %v, batches %v", m.Value(`b2see_up{account="north"}`), m.Sum("b2see_window_batches"))
 	}
 	if strings.Contains(body, `account="south"`) || strings.Contains(body, "go_goroutines") {
 		t.Error("probe of north serves more than north's metrics")
@@ -135,11 +157,11 @@ func TestOneAccountDownOthersUpOverHTTP(t *testing.T) {
 		t.Fatalf("status %d", code)
 	}
 	m := parseMetrics(t, body)
-	if m["b2see_up{account=north}"] != 1 || m["b2see_up{account=south}"] != 0 {
-		t.Errorf("up: north %v south %v", m["b2see_up{account=north}"], m["b2see_up{account=south}"])
+	if m.Value(`b2see_up{account="north"}`) != 1 || m.Value(`b2see_up{account="south"}`) != 0 {
+		t.Errorf("up: north %v south %v", m.Value(`b2see_up{account="north"}`), m.Value(`b2see_up{account="south"}`))
 	}
-	if sum(m, "b2see_window_batches") != 50 {
-		t.Errorf("north's batches = %v, want 50", sum(m, "b2see_window_batches"))
+	if m.Sum("b2see_window_batches") != 50 {
+		t.Errorf("north's batches = %v, want 50", m.Sum("b2see_window_batches"))
 	}
 }
 
@@ -180,7 +202,7 @@ func TestRetryAfterOverHTTP(t *testing.T) {
 	e := newTestExporter(t, cfg)
 	for range 3 {
 		_, body := e.do(t, http.MethodGet, "/probe?account=north")
-		if m := parseMetrics(t, body); m["b2see_up{account=north}"] != 0 {
+		if m := parseMetrics(t, body); m.Value(`b2see_up{account="north"}`) != 0 {
 			t.Fatal("up while rate limited")
 		}
 	}
