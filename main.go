@@ -37,13 +37,9 @@ const exporterName = "b2see_exporter"
 // Prometheus' default port allocations.
 const defaultListenAddress = ":10133"
 
-// The defaults of --b2see.timeout and --b2see.timeout-offset: a scrape
-// waits for the upstream at most defaultTimeout, and the answer is due
-// defaultTimeoutOffset before Prometheus' scrape timeout.
-const (
-	defaultTimeout       = 30 * time.Second
-	defaultTimeoutOffset = 500 * time.Millisecond
-)
+// defaultTimeoutOffset is the --b2see.timeout-offset default: the answer
+// is due that long before Prometheus' scrape timeout.
+const defaultTimeoutOffset = 500 * time.Millisecond
 
 // flags are the command line, parsed once.
 type flags struct {
@@ -82,7 +78,7 @@ func parseFlags(app *kingpin.Application, args []string, logConfig *promslog.Con
 	app.Flag("b2see.customer-id", "B2see customer ID of the account.").Envar("B2SEE_CUSTOMER_ID").StringVar(&f.customerID)
 	app.Flag("b2see.api-key-file", "File holding the account's API key. Without it the key is read from the environment variable B2SEE_API_KEY; it is never given as a flag's value.").StringVar(&f.apiKeyFile)
 	app.Flag("b2see.account-name", "Value of the account label; the customer ID when empty.").StringVar(&f.accountName)
-	app.Flag("b2see.timeout", "Longest time a scrape may wait for the upstream, whatever Prometheus' scrape timeout.").Default(defaultTimeout.String()).DurationVar(&f.timeout)
+	app.Flag("b2see.timeout", "Longest time a scrape may wait for the upstream, whatever Prometheus' scrape timeout.").Default(collector.DefaultTimeout.String()).DurationVar(&f.timeout)
 	app.Flag("b2see.timeout-offset", "Taken off Prometheus' scrape timeout, so the answer arrives before Prometheus gives up.").Default(defaultTimeoutOffset.String()).DurationVar(&f.timeoutOffset)
 
 	app.Flag("b2see.batch-status", "Track each batch's status through the batches API (with flags, status codes are exported as numbers; name them in --config.file).").BoolVar(&f.batchStatus)
