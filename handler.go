@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/b2see-exporter/b2see_exporter/accounts"
 	"github.com/b2see-exporter/b2see_exporter/collector"
 )
 
@@ -77,7 +78,7 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // multi-target pattern, where each account is a Prometheus target of its
 // own. It serves only that account's metrics.
 type probeHandler struct {
-	accounts *accountSet
+	accounts *accounts.Set
 	metrics  metricsHandler
 }
 
@@ -87,7 +88,7 @@ func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing the account parameter: /probe?account=NAME", http.StatusBadRequest)
 		return
 	}
-	acc, ok := h.accounts.get(name)
+	acc, ok := h.accounts.Get(name)
 	if !ok {
 		if len(name) > 100 {
 			name = name[:100] + "…"

@@ -71,7 +71,7 @@ func TestTinyScrapeTimeoutHurtsNoOne(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		return parseMetrics(t, string(b))["b2see_up{account=north}"], time.Since(start)
+		return parseMetrics(t, string(b)).Value(`b2see_up{account="north"}`), time.Since(start)
 	}
 	up, took := probe("0.000001")
 	if up != 0 || took < minScrapeTimeout {
@@ -79,7 +79,7 @@ func TestTinyScrapeTimeoutHurtsNoOne(t *testing.T) {
 	}
 	for range 3 {
 		if up, _ := probe("10"); up != 1 {
-			t.Fatalf("a scrape after the tiny one is down: %s", e.accounts.accounts()[0].Summary().LastError)
+			t.Fatalf("a scrape after the tiny one is down: %s", e.accounts.Accounts()[0].Summary().LastError)
 		}
 	}
 	if got := north.Requests(b2seetest.Cakes); got != 1 {

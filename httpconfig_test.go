@@ -63,16 +63,16 @@ func TestHTTPClientConfig(t *testing.T) {
 		t.Fatalf("probe: %d", code)
 	}
 	m := parseMetrics(t, body)
-	if m["b2see_up{account=tls}"] != 1 {
+	if m.Value(`b2see_up{account="tls"}`) != 1 {
 		t.Fatalf("not up over TLS:\n%s", e.logs)
 	}
 	if fake.Requests(b2seetest.Token) < 1 {
 		t.Error("no OAuth2 token was asked for")
 	}
-	if ok := m["b2see_upstream_requests_total{account=tls,endpoint=batches,outcome=success}"]; ok != 30 {
+	if ok := m.Value(`b2see_upstream_requests_total{account="tls",endpoint="batches",outcome="success"}`); ok != 30 {
 		t.Errorf("successful lookups = %v, want 30 (one per batch)\nlogs:\n%s", ok, e.logs)
 	}
-	if n := sum(m, "b2see_batch_status"); n != 30 {
+	if n := m.Sum("b2see_batch_status"); n != 30 {
 		t.Errorf("batches with a status = %v, want 30", n)
 	}
 	assertNoLeak(t, "metrics", body, []string{clientSecret, b2seetest.DemoAPIKey})
@@ -86,7 +86,7 @@ func TestHTTPClientConfig(t *testing.T) {
     url: `+srv.URL+`/PublicAPI
 `, "\t", ""))
 	_, body = e2.do(t, http.MethodGet, "/probe?account=tls")
-	if m := parseMetrics(t, body); m["b2see_up{account=tls}"] != 0 || m["b2see_scrape_errors_total{account=tls,reason=network}"] != 1 {
-		t.Errorf("without the CA: up %v, network errors %v", m["b2see_up{account=tls}"], m["b2see_scrape_errors_total{account=tls,reason=network}"])
+	if m := parseMetrics(t, body); m.Value(`b2see_up{account="tls"}`) != 0 || m.Value(`b2see_scrape_errors_total{account="tls",reason="network"}`) != 1 {
+		t.Errorf("without the CA: up %v, network errors %v", m.Value(`b2see_up{account="tls"}`), m.Value(`b2see_scrape_errors_total{account="tls",reason="network"}`))
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/alecthomas/units"
 	"github.com/prometheus/client_golang/prometheus"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/promslog"
@@ -25,8 +24,10 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/b2see-exporter/b2see_exporter/accounts"
 	"github.com/b2see-exporter/b2see_exporter/b2see"
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/collector"
 	"github.com/b2see-exporter/b2see_exporter/config"
 )
 
@@ -36,23 +37,22 @@ const exporterName = "b2see_exporter"
 // Prometheus' default port allocations.
 const defaultListenAddress = ":10133"
 
+// defaultTimeoutOffset is the --b2see.timeout-offset default: the answer
+// is due that long before Prometheus' scrape timeout.
+const defaultTimeoutOffset = 500 * time.Millisecond
+
 // flags are the command line, parsed once.
 type flags struct {
 	telemetryPath  string
 	web            *web.FlagConfig
 	maxConnections int
 
-	url           string
-	cakesPath     string
+	settings      config.Settings // the --b2see.* flags every account shares
 	customerID    string
 	apiKeyFile    string
 	accountName   string
-	daysOfHistory int
-	maxBodySize   units.Base2Bytes
-	senderLabel   bool
 	timeout       time.Duration
 	timeoutOffset time.Duration
-	minInterval   time.Duration
 
 	storagePath string
 
@@ -74,24 +74,19 @@ func parseFlags(app *kingpin.Application, args []string, logConfig *promslog.Con
 	f.web = webflag.AddFlags(app, defaultListenAddress)
 	app.Flag("web.max-connections", "Most connections the web server holds at once on each listener; more wait until one closes. 0 for no limit.").Default(strconv.Itoa(defaultMaxConnections)).IntVar(&f.maxConnections)
 
-	app.Flag("b2see.url", "Base URL of B2see's public API.").Default(b2see.DefaultURL).StringVar(&f.url)
-	app.Flag("b2see.cakes-path", "Path of the Batch Data API below --b2see.url; "+b2see.CustomerIDPlaceholder+" is replaced by the customer ID.").Default(b2see.DefaultCakesPath).StringVar(&f.cakesPath)
+	f.settings.AddFlags(app)
 	app.Flag("b2see.customer-id", "B2see customer ID of the account.").Envar("B2SEE_CUSTOMER_ID").StringVar(&f.customerID)
 	app.Flag("b2see.api-key-file", "File holding the account's API key. Without it the key is read from the environment variable B2SEE_API_KEY; it is never given as a flag's value.").StringVar(&f.apiKeyFile)
 	app.Flag("b2see.account-name", "Value of the account label; the customer ID when empty.").StringVar(&f.accountName)
-	app.Flag("b2see.days-of-history", "How many days of batches to read on each scrape.").Default("30").IntVar(&f.daysOfHistory)
-	app.Flag("b2see.max-body-size", "Largest answer of the Batch Data API to read, after decompression.").Default("1GiB").BytesVar(&f.maxBodySize)
-	app.Flag("b2see.sender-label", "Label engagement series with the sending user. Turn off (--no-b2see.sender-label) for accounts with very many senders.").Default("true").BoolVar(&f.senderLabel)
-	app.Flag("b2see.timeout", "Longest time a scrape may wait for the upstream, whatever Prometheus' scrape timeout.").Default("30s").DurationVar(&f.timeout)
-	app.Flag("b2see.timeout-offset", "Taken off Prometheus' scrape timeout, so the answer arrives before Prometheus gives up.").Default("500ms").DurationVar(&f.timeoutOffset)
-	app.Flag("b2see.min-interval", "Least time between two reads of an account's upstream; scrapes within it are served from the last result. 0 reads on every scrape.").Default("0s").DurationVar(&f.minInterval)
+	app.Flag("b2see.timeout", "Longest time a scrape may wait for the upstream, whatever Prometheus' scrape timeout.").Default(collector.DefaultTimeout.String()).DurationVar(&f.timeout)
+	app.Flag("b2see.timeout-offset", "Taken off Prometheus' scrape timeout, so the answer arrives before Prometheus gives up.").Default(defaultTimeoutOffset.String()).DurationVar(&f.timeoutOffset)
 
 	app.Flag("b2see.batch-status", "Track each batch's status through the batches API (with flags, status codes are exported as numbers; name them in --config.file).").BoolVar(&f.batchStatus)
 	app.Flag("b2see.batches-url", "Base URL of the batches API; the --b2see.url value when empty.").StringVar(&f.batchesURL)
 	app.Flag("config.file", "YAML file describing the accounts; without it, the --b2see.* flags describe one account.").StringVar(&f.configFile)
 	app.Flag("config.check", "Check the configuration, including every API key, and exit.").BoolVar(&f.configCheck)
 	app.Flag("config.allow-inline-api-keys", "Accept api_key in the configuration file; otherwise keys must come from api_key_file or api_key_env.").BoolVar(&f.allowInlineKeys)
-	app.Flag("b2see.concurrency", "How many accounts /metrics reads at once.").Default("4").IntVar(&f.concurrency)
+	app.Flag("b2see.concurrency", "How many accounts /metrics reads at once.").Default(strconv.Itoa(collector.DefaultConcurrency)).IntVar(&f.concurrency)
 	app.Flag("storage.path", "Directory where the counters' state is kept across restarts.").Default("data/").StringVar(&f.storagePath)
 	app.Flag("demo", "Serve metrics from a built-in fake B2see API, with no account needed.").BoolVar(&f.demo)
 
@@ -146,12 +141,8 @@ func run(f *flags, logger *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		for _, a := range cfg.Accounts {
-			_, clients, err := accountOptions(a, logger)
-			closeIdle(clients)
-			if err != nil {
-				return err
-			}
+		if err := accounts.Check(cfg, userAgent(), logger); err != nil {
+			return err
 		}
 		fmt.Printf("configuration OK: %d account(s)\n", len(cfg.Accounts))
 		return nil
@@ -168,17 +159,17 @@ func run(f *flags, logger *slog.Logger) error {
 
 	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	prometheus.MustRegister(versioncollector.NewCollector(exporterName))
-	accounts := newAccountSet(load, f.storagePath, f.timeout, logger, prometheus.DefaultRegisterer)
-	if err := accounts.reload(); err != nil {
+	set := newAccountSet(f, load, logger, prometheus.DefaultRegisterer)
+	if err := set.Reload(); err != nil {
 		return err
 	}
 
 	reload := func() error {
-		if err := accounts.reload(); err != nil {
+		if err := set.Reload(); err != nil {
 			logger.Error("reloading the configuration failed; keeping the running one", "err", err)
 			return err
 		}
-		logger.Info("configuration reloaded", "accounts", len(accounts.accounts()))
+		logger.Info("configuration reloaded", "accounts", len(set.Accounts()))
 		return nil
 	}
 	hup := make(chan os.Signal, 1)
@@ -193,24 +184,40 @@ func run(f *flags, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	server := newServer(newHandler(f, accounts, reload, prometheus.DefaultGatherer, logger), defaultLimits)
+	server := newServer(newHandler(f, set, reload, prometheus.DefaultGatherer, logger), defaultLimits)
 	return web.ServeMultiple(listeners, server, f.web, logger)
 }
 
+// newAccountSet is the accounts that load describes, as the flags say to
+// keep them.
+func newAccountSet(f *flags, load func() (*config.Config, error), logger *slog.Logger, reg prometheus.Registerer) *accounts.Set {
+	return accounts.New(accounts.Options{
+		Load:       load,
+		StorageDir: f.storagePath,
+		Timeout:    f.timeout,
+		UserAgent:  userAgent(),
+		Logger:     logger,
+		Registerer: reg,
+	})
+}
+
+// userAgent is what the exporter calls itself to the upstream.
+func userAgent() string { return exporterName + "/" + version.Version }
+
 // newHandler routes the exporter's pages: metrics, probe, reload and the
 // landing page.
-func newHandler(f *flags, accounts *accountSet, reload func() error, gatherer prometheus.Gatherer, logger *slog.Logger) http.Handler {
+func newHandler(f *flags, set *accounts.Set, reload func() error, gatherer prometheus.Gatherer, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(f.telemetryPath, readOnly(&metricsHandler{
 		gatherer:    gatherer,
-		accounts:    accounts.accounts,
+		accounts:    set.Accounts,
 		timeout:     f.timeout,
 		offset:      f.timeoutOffset,
 		concurrency: f.concurrency,
 		logger:      logger,
 	}))
 	mux.Handle("/probe", readOnly(&probeHandler{
-		accounts: accounts,
+		accounts: set,
 		metrics: metricsHandler{
 			timeout: f.timeout,
 			offset:  f.timeoutOffset,
@@ -231,7 +238,7 @@ func newHandler(f *flags, accounts *accountSet, reload func() error, gatherer pr
 				},
 				Profiling: "false",
 			},
-			accounts: accounts.accounts,
+			accounts: set.Accounts,
 			logger:   logger,
 		}))
 	}
@@ -242,7 +249,7 @@ func newHandler(f *flags, accounts *accountSet, reload func() error, gatherer pr
 // it. Its data changes every few seconds, so that counters move.
 func startDemo(f *flags, logger *slog.Logger) (stop func()) {
 	srv := b2seetest.NewServer(b2seetest.Config{Records: b2seetest.Generate(2000, 1, time.Now(), 90)})
-	f.url, f.cakesPath, f.customerID, f.apiKeyFile = srv.URL, b2see.DefaultCakesPath, b2seetest.DefaultCustomerID, ""
+	f.settings.URL, f.settings.CakesPath, f.customerID, f.apiKeyFile = srv.URL, b2see.DefaultCakesPath, b2seetest.DefaultCustomerID, ""
 	// The demo tracks batch statuses with the fake's documented example
 	// mapping; real codes are undocumented and need a configuration file.
 	f.batchStatus, f.batchesURL = true, srv.BatchesURL

@@ -24,6 +24,11 @@ import (
 // takes about a kilobyte.
 const DefaultBatchesMaxBodyBytes = 1 << 20
 
+// DefaultLookupConcurrency is how many batch status lookups of one account
+// are under way at once unless configured otherwise: enough to keep up with
+// a few thousand batches, few enough to spare the batches API.
+const DefaultLookupConcurrency = 4
+
 // BatchesConfig describes the batches API of one account. Its host is not
 // part of B2see's documentation, so it has no default.
 type BatchesConfig struct {

@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
+	"github.com/b2see-exporter/b2see_exporter/internal/testlog"
 	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
@@ -409,32 +410,25 @@ func TestScrapeDeadline(t *testing.T) {
 }
 
 func TestFailureLoggedOnce(t *testing.T) {
-	var logs strings.Builder
-	var mu sync.Mutex
 	src := &memSource{err: &b2see.StatusError{StatusCode: 503}}
-	acc := newTestAccount(src, func(o *AccountOptions) { o.Logger = newTestLogger(&mu, &logs) })
+	logger, logs := testlog.Logger()
+	acc := newTestAccount(src, func(o *AccountOptions) { o.Logger = logger })
 	c := collectorFor(acc)
 	for range 3 {
 		gather(t, c)
 	}
-	mu.Lock()
 	got := strings.Count(logs.String(), "level=WARN")
-	mu.Unlock()
 	if got != 1 {
 		t.Errorf("%d warnings for 3 identical failures, want 1:\n%s", got, logs.String())
 	}
 	src.set(nil, errors.New("read tcp 127.0.0.1:40001->127.0.0.1:80: connection reset by peer"))
 	gather(t, c)
-	mu.Lock()
 	if got := strings.Count(logs.String(), "level=WARN"); got != 2 {
 		t.Errorf("a new failure was not logged:\n%s", logs.String())
 	}
-	mu.Unlock()
 	// The same failure through another local port is the same failure.
 	src.set(nil, errors.New("read tcp 127.0.0.1:40002->127.0.0.1:80: connection reset by peer"))
 	gather(t, c)
-	mu.Lock()
-	defer mu.Unlock()
 	if got := strings.Count(logs.String(), "level=WARN"); got != 2 {
 		t.Errorf("the same network failure logged again at warning level:\n%s", logs.String())
 	}

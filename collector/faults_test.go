@@ -15,9 +15,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +27,8 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/b2see"
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
 	"github.com/b2see-exporter/b2see_exporter/collector"
+	"github.com/b2see-exporter/b2see_exporter/internal/exposition"
+	"github.com/b2see-exporter/b2see_exporter/internal/testlog"
 	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
@@ -340,14 +340,14 @@ type faultEnv struct {
 	acc, twin      *collector.Account
 	stateFile      string
 	statusFile     string
-	logs           *lockedBuffer
-	expositions    *lockedBuffer
+	logs           *testlog.Buffer
+	expositions    *testlog.Buffer
 	seed           uint64
 }
 
 func newFaultEnv(t *testing.T) *faultEnv {
 	t.Helper()
-	e := &faultEnv{clock: &offsetClock{}, logs: &lockedBuffer{}, expositions: &lockedBuffer{}, seed: 1}
+	e := &faultEnv{clock: &offsetClock{}, logs: &testlog.Buffer{}, expositions: &testlog.Buffer{}, seed: 1}
 	now := time.Now()
 	e.fake = b2seetest.NewServer(b2seetest.Config{Records: b2seetest.Generate(120, 3, now, 20)})
 	e.twinFake = b2seetest.NewServer(b2seetest.Config{Records: b2seetest.Generate(120, 3, now, 20)})
@@ -451,23 +451,14 @@ func (e *faultEnv) scrape(t *testing.T, acc *collector.Account, timeout time.Dur
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := series{}
 	var text bytes.Buffer
 	for _, mf := range mfs {
 		if _, err := expfmt.MetricFamilyToText(&text, mf); err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range mf.GetMetric() {
-			labels := make([]string, 0, len(m.GetLabel()))
-			for _, lp := range m.GetLabel() {
-				labels = append(labels, fmt.Sprintf("%s=%q", lp.GetName(), lp.GetValue()))
-			}
-			sort.Strings(labels)
-			out[mf.GetName()+"{"+strings.Join(labels, ",")+"}"] = m
-		}
 	}
 	e.expositions.Write(text.Bytes())
-	return out, took
+	return series(exposition.Flatten(mfs)), took
 }
 
 // goodBody is the fake's answer of the moment.
@@ -525,33 +516,13 @@ func (e *faultEnv) settle(t *testing.T, baseline int) {
 // series is one scrape's metrics by name and labels.
 type series map[string]*dto.Metric
 
-func value(m *dto.Metric) float64 {
-	switch {
-	case m == nil:
-		return 0
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Histogram != nil:
-		return float64(m.Histogram.GetSampleCount())
-	}
-	return 0
-}
+func value(m *dto.Metric) float64 { return exposition.Value(m) }
 
-func (s series) value(key string) float64 { return value(s[key]) }
+func (s series) value(key string) float64 { return exposition.Value(s[key]) }
 
-func (s series) sum(name string) float64 {
-	var v float64
-	for k, m := range s {
-		if metricName(k) == name {
-			v += value(m)
-		}
-	}
-	return v
-}
+func (s series) sum(name string) float64 { return exposition.Series(s).Sum(name) }
 
-func metricName(key string) string { return key[:strings.IndexByte(key, '{')] }
+func metricName(key string) string { return exposition.Name(key) }
 
 func scrapeErrorsKey(reason string) string {
 	return fmt.Sprintf(`b2see_scrape_errors_total{account="north",reason=%q}`, reason)
@@ -663,21 +634,3 @@ type offsetClock struct{ off atomic.Int64 }
 
 func (c *offsetClock) now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *offsetClock) advance(d time.Duration) { c.off.Add(int64(d)) }
-
-// lockedBuffer collects the output of concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}

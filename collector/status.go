@@ -19,10 +19,6 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
-// DefaultStatusConcurrency bounds the lookups of one account under way at
-// once.
-const DefaultStatusConcurrency = 8
-
 // StatusMapping names one status code of the batches API. The codes are
 // undocumented, so their meaning is configuration.
 type StatusMapping struct {
@@ -40,7 +36,7 @@ type StatusOptions struct {
 	Client   BatchLookup
 	Statuses map[int]StatusMapping
 	// Concurrency bounds the lookups under way at once;
-	// DefaultStatusConcurrency when not positive.
+	// b2see.DefaultLookupConcurrency when not positive.
 	Concurrency int
 	// StateFile keeps what is known of the account's batches across
 	// restarts. Empty keeps it in memory only.
@@ -228,7 +224,7 @@ func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.T
 		fresh:       true,
 	}
 	if t.concurrency <= 0 {
-		t.concurrency = DefaultStatusConcurrency
+		t.concurrency = b2see.DefaultLookupConcurrency
 	}
 	t.statuses = normalizeStatuses(opts.Statuses)
 	if opts.StateFile != "" {
@@ -661,7 +657,7 @@ func (t *statusTracker) reconfigure(opts StatusOptions) {
 	t.statuses = statuses
 	t.concurrency = opts.Concurrency
 	if t.concurrency <= 0 {
-		t.concurrency = DefaultStatusConcurrency
+		t.concurrency = b2see.DefaultLookupConcurrency
 	}
 	for i := range t.mem.batches {
 		e := &t.mem.batches[i]

@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/b2see-exporter/b2see_exporter/internal/testlog"
 	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
@@ -32,11 +32,10 @@ func TestUnfitLabelValueIsLeftOutNotPanicked(t *testing.T) {
 	acc := newTestAccount(src, func(o *AccountOptions) { o.Counters = state.Open(state.Options{Account: "north"}) })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectorFor(acc))
-	var mu sync.Mutex
-	var log bytes.Buffer
+	logger, log := testlog.Logger()
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,
-		ErrorLog:      slog.NewLogLogger(newTestLogger(&mu, &log).Handler(), slog.LevelError),
+		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelError),
 	})
 	// Twice: the first read is the counters' starting point, the second
 	// counts.
@@ -60,8 +59,6 @@ func TestUnfitLabelValueIsLeftOutNotPanicked(t *testing.T) {
 			t.Error("the page holds the label value that is not UTF-8")
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(log.String(), "not valid UTF-8") {
 		t.Errorf("the unfit metrics are not reported:\n%s", log.String())
 	}
@@ -79,12 +76,11 @@ func TestStatusOversizedMemoryIsNotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	var mu sync.Mutex
-	var log bytes.Buffer
+	logger, log := testlog.Logger()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	tr := newStatusTracker(StatusOptions{Client: newMemLookup(), StateFile: path}, newTestLogger(&mu, &log), func() time.Time { return t0 }, func(error, time.Duration) {})
+	tr := newStatusTracker(StatusOptions{Client: newMemLookup(), StateFile: path}, logger, func() time.Time { return t0 }, func(error, time.Duration) {})
 	took := time.Since(start)
 	runtime.ReadMemStats(&after)
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
@@ -99,8 +95,6 @@ func TestStatusOversizedMemoryIsNotRead(t *testing.T) {
 	if aside, _ := filepath.Glob(path + ".corrupt-*"); len(aside) != 1 {
 		t.Errorf("moved aside to %v, want one file", aside)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(log.String(), "moved aside") || !strings.Contains(log.String(), "file too large: 1073741824 bytes") {
 		t.Errorf("the log does not say why:\n%s", log.String())
 	}

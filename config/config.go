@@ -15,26 +15,17 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"unicode"
 
-	"github.com/alecthomas/units"
 	"github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v2"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
 )
-
-// DefaultDaysOfHistory is the days_of_history of an account when neither
-// the file nor Defaults set one.
-const DefaultDaysOfHistory = 30
-
-// DefaultBatchConcurrency is how many batch status lookups run at once
-// when batches.concurrency is not set.
-const DefaultBatchConcurrency = 4
 
 // maxKeyFileSize caps what is read of an API key file: a key is 36 bytes,
 // and a path pointing at a device or a large file must not hang a reload.
@@ -69,12 +60,7 @@ type Account struct {
 	APIKeyEnv    string        `yaml:"api_key_env,omitempty"`
 	InlineAPIKey config.Secret `yaml:"api_key,omitempty"`
 
-	DaysOfHistory    int                     `yaml:"days_of_history"`
-	URL              string                  `yaml:"url"`
-	CakesPath        string                  `yaml:"cakes_path"`
-	SenderLabel      bool                    `yaml:"sender_label"`
-	MinInterval      model.Duration          `yaml:"min_interval"`
-	MaxBodySize      units.Base2Bytes        `yaml:"max_body_size"`
+	Settings         `yaml:",inline"`
 	HTTPClientConfig config.HTTPClientConfig `yaml:"http_client_config"`
 
 	// Batches turns on batch status tracking; nil leaves it off.
@@ -98,22 +84,12 @@ type Status struct {
 	Phase Phase  `yaml:"phase"`
 }
 
-// Defaults are the values of the fields an account leaves out, usually
-// taken from the command line. Empty URL, CakesPath, DaysOfHistory and
-// MaxBodySize fall back to the b2see package's defaults and
-// DefaultDaysOfHistory; SenderLabel and MinInterval are taken as they are.
-type Defaults struct {
-	URL           string
-	CakesPath     string
-	DaysOfHistory int
-	SenderLabel   bool
-	MinInterval   model.Duration
-	MaxBodySize   units.Base2Bytes
-}
-
 // Options control how a file is read.
 type Options struct {
-	Defaults Defaults
+	// Defaults are the settings of the accounts that leave them out,
+	// usually taken from the command line. Their zero fields but the
+	// booleans mean those of DefaultSettings.
+	Defaults Settings
 	// AllowInlineAPIKeys accepts api_key in the file. Off, the key must
 	// come from api_key_file or api_key_env, so that the file itself can
 	// be shared and versioned.
@@ -122,31 +98,11 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 }
 
-// NewAccount returns an account with every optional field set from d and
-// the HTTP client settings at their defaults.
-func NewAccount(d Defaults) *Account {
-	a := &Account{
-		DaysOfHistory:    d.DaysOfHistory,
-		URL:              d.URL,
-		CakesPath:        d.CakesPath,
-		SenderLabel:      d.SenderLabel,
-		MinInterval:      d.MinInterval,
-		MaxBodySize:      d.MaxBodySize,
-		HTTPClientConfig: config.DefaultHTTPClientConfig,
-	}
-	if a.DaysOfHistory == 0 {
-		a.DaysOfHistory = DefaultDaysOfHistory
-	}
-	if a.URL == "" {
-		a.URL = b2see.DefaultURL
-	}
-	if a.CakesPath == "" {
-		a.CakesPath = b2see.DefaultCakesPath
-	}
-	if a.MaxBodySize == 0 {
-		a.MaxBodySize = b2see.DefaultMaxBodyBytes
-	}
-	return a
+// NewAccount returns an account with its settings from d (a zero field but
+// a boolean meaning that of DefaultSettings) and the HTTP client settings
+// at their defaults.
+func NewAccount(d Settings) *Account {
+	return &Account{Settings: d.orDefaults(), HTTPClientConfig: config.DefaultHTTPClientConfig}
 }
 
 // Load reads and checks the file at path. Relative paths in it (key files,
@@ -454,12 +410,16 @@ type rawConfig struct {
 // accountNode keeps each account's decoding error to itself, so that the
 // error can be put to the account's position in the list.
 type accountNode struct {
-	raw rawAccount
-	err error
+	raw      rawAccount
+	settings reflect.Value // a rawAccountType, for the options of Settings
+	err      error
 }
 
 func (n *accountNode) UnmarshalYAML(unmarshal func(any) error) error {
-	n.err = unmarshal(&n.raw)
+	p := reflect.New(rawAccountType)
+	n.err = unmarshal(p.Interface())
+	n.settings = p.Elem()
+	n.raw = n.settings.Field(0).Interface().(rawAccount)
 	return nil
 }
 
@@ -469,12 +429,6 @@ type rawAccount struct {
 	APIKeyFile       string        `yaml:"api_key_file"`
 	APIKeyEnv        string        `yaml:"api_key_env"`
 	APIKey           config.Secret `yaml:"api_key"`
-	DaysOfHistory    *int          `yaml:"days_of_history"`
-	URL              string        `yaml:"url"`
-	CakesPath        string        `yaml:"cakes_path"`
-	SenderLabel      *bool         `yaml:"sender_label"`
-	MinInterval      *string       `yaml:"min_interval"`
-	MaxBodySize      *string       `yaml:"max_body_size"`
 	HTTPClientConfig *httpConfig   `yaml:"http_client_config"`
 	Batches          *rawBatches   `yaml:"batches"`
 }
@@ -512,7 +466,7 @@ func (h *httpConfig) UnmarshalYAML(unmarshal func(any) error) error {
 
 // decode reads data into a Config with defaults applied and relative paths
 // joined to dir, without checking values.
-func decode(data []byte, dir string, d Defaults) (*Config, error) {
+func decode(data []byte, dir string, d Settings) (*Config, error) {
 	var raw rawConfig
 	if err := yaml.UnmarshalStrict(data, &raw); err != nil {
 		return nil, yamlError(err)
@@ -522,7 +476,7 @@ func decode(data []byte, dir string, d Defaults) (*Config, error) {
 		if n.err != nil {
 			return nil, fmt.Errorf("%s: %w", accountRef(i, n.raw.Name), yamlError(n.err))
 		}
-		a, err := n.raw.account(dir, d)
+		a, err := n.raw.account(n.settings, dir, d)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", accountRef(i, n.raw.Name), err)
 		}
@@ -531,38 +485,17 @@ func decode(data []byte, dir string, d Defaults) (*Config, error) {
 	return c, nil
 }
 
-func (r *rawAccount) account(dir string, d Defaults) (*Account, error) {
+// account is the account r describes; settings holds the options the
+// file sets (see rawAccountType).
+func (r *rawAccount) account(settings reflect.Value, dir string, d Settings) (*Account, error) {
 	a := NewAccount(d)
 	a.Name = r.Name
 	a.CustomerID = r.CustomerID
 	a.APIKeyFile = config.JoinDir(dir, r.APIKeyFile)
 	a.APIKeyEnv = r.APIKeyEnv
 	a.InlineAPIKey = r.APIKey
-	if r.DaysOfHistory != nil {
-		a.DaysOfHistory = *r.DaysOfHistory
-	}
-	if r.URL != "" {
-		a.URL = r.URL
-	}
-	if r.CakesPath != "" {
-		a.CakesPath = r.CakesPath
-	}
-	if r.SenderLabel != nil {
-		a.SenderLabel = *r.SenderLabel
-	}
-	if r.MinInterval != nil {
-		v, err := model.ParseDuration(*r.MinInterval)
-		if err != nil {
-			return nil, fmt.Errorf("min_interval %q is not a duration such as 30s or 5m", *r.MinInterval)
-		}
-		a.MinInterval = v
-	}
-	if r.MaxBodySize != nil {
-		v, err := units.ParseBase2Bytes(*r.MaxBodySize)
-		if err != nil {
-			return nil, fmt.Errorf("max_body_size %q is not a size such as 512MiB or 1GiB", *r.MaxBodySize)
-		}
-		a.MaxBodySize = v
+	if err := a.Settings.apply(settings); err != nil {
+		return nil, err
 	}
 	if r.HTTPClientConfig != nil {
 		a.HTTPClientConfig = config.HTTPClientConfig(*r.HTTPClientConfig)
@@ -572,7 +505,7 @@ func (r *rawAccount) account(dir string, d Defaults) (*Account, error) {
 		b := &Batches{
 			URL:              r.Batches.URL,
 			HTTPClientConfig: config.DefaultHTTPClientConfig,
-			Concurrency:      DefaultBatchConcurrency,
+			Concurrency:      b2see.DefaultLookupConcurrency,
 			Statuses:         r.Batches.Statuses,
 		}
 		if b.URL == "" {
@@ -592,7 +525,7 @@ func (r *rawAccount) account(dir string, d Defaults) (*Account, error) {
 
 var (
 	unknownAnchor = regexp.MustCompile(`(?s)unknown anchor '.*' referenced`)
-	unknownField  = regexp.MustCompile(`(?s)^line (\d+): field (.*) not found in type \S+$`)
+	unknownField  = regexp.MustCompile(`(?s)^line (\d+): field (.*) not found in type (?:\S+|struct \{.*\})$`) // struct: rawAccountType
 	wrongType     = regexp.MustCompile("(?s)^line (\\d+): cannot unmarshal (!!\\w+)(?: `.*`)? into (.+)$")
 )
 

@@ -40,7 +40,7 @@ func lookupTestEnv(name string) (string, bool) {
 
 // testDefaults differ from every package default, so that a test can tell
 // which one an account got.
-var testDefaults = Defaults{
+var testDefaults = Settings{
 	URL:           "https://defaults.example.com/api",
 	CakesPath:     "/v2/cakes/{customer_id}",
 	DaysOfHistory: 7,
@@ -103,8 +103,10 @@ func TestLoadFull(t *testing.T) {
 	north := mustAccount(t, c, "north")
 	want := Account{
 		Name: "north", CustomerID: "4242", APIKeyFile: filepath.Join("testdata", "keys", "north.key"),
-		DaysOfHistory: 14, URL: "https://b2see.example.com/PublicAPI", CakesPath: "/MyVideos/v1/cakes/{customer_id}",
-		SenderLabel: false, MinInterval: model.Duration(time.Minute), MaxBodySize: 256 * units.MiB,
+		Settings: Settings{
+			DaysOfHistory: 14, URL: "https://b2see.example.com/PublicAPI", CakesPath: "/MyVideos/v1/cakes/{customer_id}",
+			SenderLabel: false, MinInterval: model.Duration(time.Minute), MaxBodySize: 256 * units.MiB,
+		},
 		HTTPClientConfig: config.DefaultHTTPClientConfig,
 		Batches: &Batches{
 			URL: "https://b2see.example.com/PublicAPI", HTTPClientConfig: config.DefaultHTTPClientConfig, Concurrency: 8,
@@ -129,7 +131,7 @@ func TestLoadFull(t *testing.T) {
 		t.Errorf("explicit values lost: %+v", south)
 	case south.URL != testDefaults.URL || south.MaxBodySize != testDefaults.MaxBodySize:
 		t.Errorf("defaults not applied: %+v", south)
-	case south.Batches == nil || south.Batches.URL != "http://127.0.0.1:8080/api" || south.Batches.Concurrency != DefaultBatchConcurrency:
+	case south.Batches == nil || south.Batches.URL != "http://127.0.0.1:8080/api" || south.Batches.Concurrency != b2see.DefaultLookupConcurrency:
 		t.Errorf("Batches = %+v", south.Batches)
 	}
 	if _, ok := c.Account("west"); ok {
@@ -355,7 +357,7 @@ func writeFile(t *testing.T, path, content string) {
 
 func TestAPIKeyFileChanges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "north.key")
-	a := NewAccount(Defaults{})
+	a := NewAccount(Settings{})
 	a.Name, a.CustomerID, a.APIKeyFile = "north", "4242", path
 
 	steps := []struct {
@@ -397,7 +399,7 @@ func TestAPIKeyFileChanges(t *testing.T) {
 
 func TestAPIKeyEnv(t *testing.T) {
 	env := map[string]string{}
-	c := &Config{Accounts: []*Account{NewAccount(Defaults{})}}
+	c := &Config{Accounts: []*Account{NewAccount(Settings{})}}
 	a := c.Accounts[0]
 	a.Name, a.CustomerID, a.APIKeyEnv = "north", "4242", "NORTH_KEY"
 	opts := Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
@@ -443,7 +445,7 @@ func ptr[T any](v T) *T { return &v }
 func TestValidateBuiltAccount(t *testing.T) {
 	t.Setenv("B2SEE_TEST_KEY", northKey)
 	build := func(change func(*Account)) *Config {
-		a := NewAccount(Defaults{})
+		a := NewAccount(Settings{})
 		a.Name, a.CustomerID, a.APIKeyEnv = "4242", "4242", "B2SEE_TEST_KEY"
 		change(a)
 		return &Config{Accounts: []*Account{a}}
@@ -599,7 +601,7 @@ func TestOversizedKeyFileIsNotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	a := NewAccount(Defaults{})
+	a := NewAccount(Settings{})
 	a.Name, a.CustomerID, a.APIKeyFile = "north", "4242", path
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)

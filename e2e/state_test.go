@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -57,7 +57,7 @@ func TestCraftedStateFileIsMovedAside(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("status %d:\n%s", code, body)
 		}
-		if m := parseMetrics(t, body); m["b2see_up{account="+account+"}"] != 1 {
+		if m := parseMetrics(t, body); m.Value(`b2see_up{account="`+account+`"}`) != 1 {
 			t.Fatalf("not up:\n%s", e.logs)
 		}
 	}
@@ -94,10 +94,10 @@ func TestStateSurvivesKill9(t *testing.T) {
 		t.Helper()
 		code, body := e.get(t, "/metrics")
 		m := parseMetrics(t, body)
-		if code != 200 || m["b2see_up{account="+account+"}"] != 1 {
+		if code != 200 || m.Value(`b2see_up{account="`+account+`"}`) != 1 {
 			t.Fatalf("status %d, not up:\n%s", code, e.logs)
 		}
-		plays := sum(m, "b2see_video_plays_total")
+		plays := m.Sum("b2see_video_plays_total")
 		if plays < highest {
 			t.Fatalf("b2see_video_plays_total went down from %v to %v", highest, plays)
 		}

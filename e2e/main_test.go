@@ -1,8 +1,7 @@
-package main
+package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -11,17 +10,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/internal/exposition"
 	"github.com/b2see-exporter/b2see_exporter/internal/progtest"
+	"github.com/b2see-exporter/b2see_exporter/internal/testlog"
 )
 
 // exporterBinary is the exporter built once for the tests that run it as
@@ -35,7 +33,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	exporterBinary = filepath.Join(dir, "b2see_exporter")
-	build := exec.Command("go", "build", "-o", exporterBinary, ".")
+	build := exec.Command("go", "build", "-o", exporterBinary, "..")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the exporter:", err)
@@ -57,36 +55,18 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // process is a program a test started; it is stopped when the test ends.
 type process struct {
 	name   string
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	exited chan struct{}
 }
 
 // startProcess runs bin with args and env added to the test's environment.
 func startProcess(t *testing.T, name string, env []string, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{name: name, cmd: exec.Command(bin, args...), logs: &syncBuffer{}, exited: make(chan struct{})}
+	p := &process{name: name, cmd: exec.Command(bin, args...), logs: &testlog.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -169,46 +149,14 @@ func (e *exporter) get(t *testing.T, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// parseMetrics parses an exposition into "name{labels}" -> value.
-func parseMetrics(t *testing.T, body string) map[string]float64 {
+// parseMetrics parses an exposition in the text format.
+func parseMetrics(t *testing.T, body string) exposition.Series {
 	t.Helper()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(strings.NewReader(body))
+	m, err := exposition.Parse(body)
 	if err != nil {
-		t.Fatalf("parsing the exposition: %v", err)
+		t.Fatal(err)
 	}
-	out := map[string]float64{}
-	for name, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			var labels []string
-			for _, lp := range m.GetLabel() {
-				labels = append(labels, lp.GetName()+"="+lp.GetValue())
-			}
-			key := name + "{" + strings.Join(labels, ",") + "}"
-			switch {
-			case m.Gauge != nil:
-				out[key] = m.Gauge.GetValue()
-			case m.Counter != nil:
-				out[key] = m.Counter.GetValue()
-			case m.Histogram != nil:
-				out[key] = float64(m.Histogram.GetSampleCount())
-			case m.Untyped != nil:
-				out[key] = m.Untyped.GetValue()
-			}
-		}
-	}
-	return out
-}
-
-// sum adds the values of the series of one metric name.
-func sum(m map[string]float64, name string) float64 {
-	var s float64
-	for k, v := range m {
-		if strings.HasPrefix(k, name+"{") {
-			s += v
-		}
-	}
-	return s
+	return m
 }
 
 // assertNoLeak fails if text holds the key or any recipient's personal data.
@@ -247,8 +195,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("status %d", code)
 	}
 	m := parseMetrics(t, body)
-	if m["b2see_up{account=north}"] != 1 {
-		t.Fatalf("b2see_up = %v\nlogs:\n%s", m["b2see_up{account=north}"], e.logs)
+	if m.Value(`b2see_up{account="north"}`) != 1 {
+		t.Fatalf("b2see_up = %v\nlogs:\n%s", m.Value(`b2see_up{account="north"}`), e.logs)
 	}
 	var wantBatches, wantPlays, wantWatches, wantWatched float64
 	seen := map[int64]bool{}
@@ -268,11 +216,11 @@ func TestEndToEnd(t *testing.T) {
 		"b2see_window_batches": wantBatches, "b2see_window_video_plays": wantPlays,
 		"b2see_window_landing_page_watches": wantWatches, "b2see_window_batches_watched": wantWatched,
 	} {
-		if got := sum(m, name); got != want {
+		if got := m.Sum(name); got != want {
 			t.Errorf("sum of %s = %v, want %v", name, got, want)
 		}
 	}
-	if sum(m, "b2see_exporter_build_info") != 1 {
+	if m.Sum("b2see_exporter_build_info") != 1 {
 		t.Error("no b2see_exporter_build_info")
 	}
 	assertNoLeak(t, "metrics after a good scrape", body, secrets)
@@ -284,11 +232,11 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("status %d on upstream failure", code)
 	}
 	m = parseMetrics(t, body)
-	if m["b2see_up{account=north}"] != 0 {
-		t.Errorf("b2see_up = %v on upstream failure", m["b2see_up{account=north}"])
+	if m.Value(`b2see_up{account="north"}`) != 0 {
+		t.Errorf("b2see_up = %v on upstream failure", m.Value(`b2see_up{account="north"}`))
 	}
-	if m["b2see_scrape_errors_total{account=north,reason=upstream_error}"] != 1 {
-		t.Errorf("upstream_error count = %v", m["b2see_scrape_errors_total{account=north,reason=upstream_error}"])
+	if m.Value(`b2see_scrape_errors_total{account="north",reason="upstream_error"}`) != 1 {
+		t.Errorf("upstream_error count = %v", m.Value(`b2see_scrape_errors_total{account="north",reason="upstream_error"}`))
 	}
 	if !strings.Contains(body, "process_cpu_seconds_total") {
 		t.Error("the exporter's own metrics are missing on upstream failure")
@@ -313,11 +261,11 @@ func TestDemo(t *testing.T) {
 	e := startExporter(t, nil, "--demo", "--storage.path="+t.TempDir())
 	_, body := e.get(t, "/metrics")
 	m := parseMetrics(t, body)
-	if m["b2see_up{account=demo}"] != 1 {
-		t.Fatalf("demo b2see_up = %v\nlogs:\n%s", m["b2see_up{account=demo}"], e.logs)
+	if m.Value(`b2see_up{account="demo"}`) != 1 {
+		t.Fatalf("demo b2see_up = %v\nlogs:\n%s", m.Value(`b2see_up{account="demo"}`), e.logs)
 	}
 	for _, name := range []string{"b2see_window_batches", "b2see_window_video_plays", "b2see_window_landing_page_watches", "b2see_window_link_clicks", "b2see_window_customer_actions", "b2see_window_customer_action_value", "b2see_window_customer_ratings", "b2see_window_time_to_first_watch_seconds", "b2see_batch_status"} {
-		if sum(m, name) <= 0 {
+		if m.Sum(name) <= 0 {
 			t.Errorf("demo %s is not positive", name)
 		}
 	}
@@ -422,10 +370,10 @@ func TestCountersContinueAcrossRestart(t *testing.T) {
 	plays := func(e *exporter) float64 {
 		_, body := e.get(t, "/metrics")
 		m := parseMetrics(t, body)
-		if m["b2see_up{account="+b2seetest.DefaultCustomerID+"}"] != 1 {
+		if m.Value(`b2see_up{account="`+b2seetest.DefaultCustomerID+`"}`) != 1 {
 			t.Fatalf("exporter not up:\n%s", e.logs)
 		}
-		return sum(m, "b2see_video_plays_total")
+		return m.Sum("b2see_video_plays_total")
 	}
 
 	first := startExporter(t, env, args...)
@@ -446,5 +394,12 @@ func TestCountersContinueAcrossRestart(t *testing.T) {
 	evolve(2)
 	if after := plays(second); after <= before {
 		t.Errorf("plays_total = %v after growth, was %v", after, before)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

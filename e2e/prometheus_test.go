@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"encoding/json"
@@ -21,6 +21,7 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
 	"github.com/b2see-exporter/b2see_exporter/dashboards"
 	"github.com/b2see-exporter/b2see_exporter/internal/progtest"
+	"github.com/b2see-exporter/b2see_exporter/internal/testlog"
 )
 
 // The servers run on a 2-core CI machine next to other work: deadlines are
@@ -483,7 +484,7 @@ func startProgram(t *testing.T, name, addr, bin string, args ...string) {
 
 // logOnFailure logs a process's output when the test has failed, so that
 // its own account of the failure is at hand.
-func logOnFailure(t *testing.T, name string, logs *syncBuffer) {
+func logOnFailure(t *testing.T, name string, logs *testlog.Buffer) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("%s output:\n%s", name, logs)

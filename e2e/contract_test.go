@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"os"
@@ -122,8 +122,8 @@ func renameTable(t *testing.T, path, heading string) [][2]string {
 // table of renamed metrics, that it lists every window gauge, and that no
 // old name is left in the output, the dashboards or the rules.
 func TestRenameTables(t *testing.T) {
-	readme := renameTable(t, "README.md", "### Renamed metrics")
-	changelog := renameTable(t, "CHANGELOG.md", "- **Renamed metrics.**")
+	readme := renameTable(t, "../README.md", "### Renamed metrics")
+	changelog := renameTable(t, "../CHANGELOG.md", "- **Renamed metrics.**")
 	if !slices.Equal(readme, changelog) {
 		t.Errorf("README and CHANGELOG tables differ:\n%v\n%v", readme, changelog)
 	}

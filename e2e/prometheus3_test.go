@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"fmt"
@@ -317,7 +317,7 @@ func TestScaleOut(t *testing.T) {
 // README's own.
 func readmeScaleOut(t *testing.T, accounts, addrs []string) []any {
 	t.Helper()
-	b, err := os.ReadFile("README.md")
+	b, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"compress/gzip"
@@ -97,7 +97,7 @@ func TestAnyDocumentedServer(t *testing.T) {
 		"--storage.path="+t.TempDir())
 	_, out := e.get(t, "/metrics")
 	m := parseMetrics(t, out)
-	if m["b2see_up{account=dealer7}"] != 1 {
+	if m.Value(`b2see_up{account="dealer7"}`) != 1 {
 		t.Fatalf("not up:\n%s", e.logs)
 	}
 	if got.path != "/api/v2/batches/dealer-7/cakes" || got.query["customerId"][0] != "dealer-7" ||
@@ -108,12 +108,12 @@ func TestAnyDocumentedServer(t *testing.T) {
 		"b2see_window_batches": w.batches, "b2see_window_video_plays": w.plays, "b2see_window_landing_page_watches": w.watches,
 		"b2see_window_batches_watched": w.watched, "b2see_window_batches_sent": w.batches,
 	} {
-		if got := sum(m, name); got != float64(want) {
+		if got := m.Sum(name); got != float64(want) {
 			t.Errorf("%s = %v, want %d", name, got, want)
 		}
 	}
-	if got := m["b2see_window_link_clicks{account=dealer7,link=google,product_type=service,sender=Ann}"] +
-		m["b2see_window_link_clicks{account=dealer7,link=google,product_type=service,sender=Bob}"]; got != float64(w.google) {
+	if got := m.Value(`b2see_window_link_clicks{account="dealer7",link="google",product_type="service",sender="Ann"}`) +
+		m.Value(`b2see_window_link_clicks{account="dealer7",link="google",product_type="service",sender="Bob"}`); got != float64(w.google) {
 		t.Errorf("google clicks = %v, want %d", got, w.google)
 	}
 	var personal []string

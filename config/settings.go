@@ -1,0 +1,144 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
+	"github.com/prometheus/common/model"
+
+	"github.com/b2see-exporter/b2see_exporter/b2see"
+)
+
+// Settings are the account options that the --b2see.* flags set for every
+// account and that each account of the file may set for itself. A field
+// declares its option whole: the yaml tag names it in the file, the flag
+// and help tags make its flag, DefaultSettings gives its default (to flags
+// and file alike), and a field read from text in the file (a duration, a
+// size) says in its file tag what the text must be. README.md, "Adding an
+// account option", shows the steps.
+type Settings struct {
+	DaysOfHistory int              `yaml:"days_of_history" flag:"b2see.days-of-history" help:"How many days of batches to read on each scrape."`
+	URL           string           `yaml:"url" flag:"b2see.url" help:"Base URL of B2see's public API."`
+	CakesPath     string           `yaml:"cakes_path" flag:"b2see.cakes-path" help:"Path of the Batch Data API below --b2see.url; {customer_id} is replaced by the customer ID."`
+	SenderLabel   bool             `yaml:"sender_label" flag:"b2see.sender-label" help:"Label engagement series with the sending user. Turn off (--no-b2see.sender-label) for accounts with very many senders."`
+	MinInterval   model.Duration   `yaml:"min_interval" flag:"b2see.min-interval" help:"Least time between two reads of an account's upstream; scrapes within it are served from the last result. 0 reads on every scrape." file:"a duration such as 30s or 5m"`
+	MaxBodySize   units.Base2Bytes `yaml:"max_body_size" flag:"b2see.max-body-size" help:"Largest answer of the Batch Data API to read, after decompression." file:"a size such as 512MiB or 1GiB"`
+}
+
+// DefaultDaysOfHistory is the days_of_history of an account that sets none.
+const DefaultDaysOfHistory = 30
+
+// DefaultSettings are the options of an account that sets none, the flags'
+// defaults.
+func DefaultSettings() Settings {
+	return Settings{
+		DaysOfHistory: DefaultDaysOfHistory,
+		URL:           b2see.DefaultURL,
+		CakesPath:     b2see.DefaultCakesPath,
+		SenderLabel:   true,
+		MaxBodySize:   b2see.DefaultMaxBodyBytes,
+	}
+}
+
+// orDefaults is s with each zero field but the booleans, whose zero is a
+// choice, set to its default.
+func (s Settings) orDefaults() Settings {
+	v, d := reflect.ValueOf(&s).Elem(), reflect.ValueOf(DefaultSettings())
+	for i := range v.NumField() {
+		if f := v.Field(i); f.IsZero() && f.Kind() != reflect.Bool {
+			f.Set(d.Field(i))
+		}
+	}
+	return s
+}
+
+// AddFlags adds a flag for each option to app, with its default, parsed
+// into s.
+func (s *Settings) AddFlags(app *kingpin.Application) {
+	v, d := reflect.ValueOf(s).Elem(), reflect.ValueOf(DefaultSettings())
+	for i, field := range reflect.VisibleFields(v.Type()) {
+		f := app.Flag(field.Tag.Get("flag"), field.Tag.Get("help")).Default(flagText(d.Field(i).Interface()))
+		switch p := v.Field(i).Addr().Interface().(type) {
+		case *int:
+			f.IntVar(p)
+		case *string:
+			f.StringVar(p)
+		case *bool:
+			f.BoolVar(p)
+		case *model.Duration:
+			f.DurationVar((*time.Duration)(p))
+		case *units.Base2Bytes:
+			f.BytesVar(p)
+		default:
+			panic(fmt.Sprintf("config: Settings.%s: no flag for type %T", field.Name, p))
+		}
+	}
+}
+
+// flagText writes a default as its flag reads it.
+func flagText(v any) string {
+	switch v := v.(type) {
+	case int:
+		return strconv.Itoa(v)
+	case bool:
+		return strconv.FormatBool(v)
+	case model.Duration:
+		return time.Duration(v).String()
+	}
+	return fmt.Sprint(v) // strings, and units.Base2Bytes as 1GiB
+}
+
+// rawAccountType is how the file's account is decoded: rawAccount, with
+// each option of Settings beside it as a pointer, nil when the file leaves
+// it out; an option read from text (its file tag set) as a *string.
+var rawAccountType = func() reflect.Type {
+	fields := []reflect.StructField{{Name: "Base", Type: reflect.TypeOf(rawAccount{}), Tag: `yaml:",inline"`}}
+	for _, f := range reflect.VisibleFields(reflect.TypeOf(Settings{})) {
+		t := f.Type
+		if f.Tag.Get("file") != "" {
+			t = reflect.TypeOf("")
+		}
+		fields = append(fields, reflect.StructField{Name: f.Name, Type: reflect.PointerTo(t), Tag: reflect.StructTag(`yaml:"` + f.Tag.Get("yaml") + `"`)})
+	}
+	return reflect.StructOf(fields)
+}()
+
+func init() {
+	// The decoder names this type when an account is not a mapping.
+	goTypes[rawAccountType.String()] = goTypes["config.rawAccount"]
+}
+
+// apply applies the options the file sets in raw, a decoded
+// rawAccountType, to s. An empty string leaves the option as it was.
+func (s *Settings) apply(raw reflect.Value) error {
+	v := reflect.ValueOf(s).Elem()
+	for i, field := range reflect.VisibleFields(v.Type()) {
+		p := raw.Field(i + 1)
+		kind := field.Tag.Get("file")
+		if p.IsNil() || (kind == "" && field.Type.Kind() == reflect.String && p.Elem().String() == "") {
+			continue
+		}
+		if kind == "" {
+			v.Field(i).Set(p.Elem())
+			continue
+		}
+		text := p.Elem().String()
+		var err error
+		switch f := v.Field(i).Addr().Interface().(type) {
+		case *model.Duration:
+			*f, err = model.ParseDuration(text)
+		case *units.Base2Bytes:
+			*f, err = units.ParseBase2Bytes(text)
+		default:
+			panic(fmt.Sprintf("config: Settings.%s: no parser for type %T", field.Name, f))
+		}
+		if err != nil {
+			return fmt.Errorf("%s %q is not %s", field.Tag.Get("yaml"), text, kind)
+		}
+	}
+	return nil
+}
