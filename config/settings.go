@@ -113,8 +113,13 @@ func init() {
 }
 
 // apply applies the options the file sets in raw, a decoded
-// rawAccountType, to s. An empty string leaves the option as it was.
+// rawAccountType, to s. An empty string leaves the option as it was, and so
+// does an account that is null in the file (raw is then the zero Value: the
+// decoder never reached it), as it sets nothing.
 func (s *Settings) apply(raw reflect.Value) error {
+	if !raw.IsValid() {
+		return nil
+	}
 	v := reflect.ValueOf(s).Elem()
 	for i, field := range reflect.VisibleFields(v.Type()) {
 		p := raw.Field(i + 1)
