@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/accounts"
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
 	"github.com/b2see-exporter/b2see_exporter/internal/exposition"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 	"github.com/b2see-exporter/b2see_exporter/internal/testlog"
 )
 
@@ -35,7 +35,7 @@ func newTestExporter(t *testing.T, configYAML string, extraArgs ...string) *test
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "b2see.yml")
-	writeFile(t, cfgPath, configYAML)
+	fixture.WriteFile(t, cfgPath, configYAML)
 	app := kingpin.New("test", "")
 	f, err := parseFlags(app, append([]string{"--config.file=" + cfgPath, "--storage.path=" + dir}, extraArgs...), &promslog.Config{})
 	if err != nil {
@@ -67,23 +67,6 @@ func parseMetrics(t *testing.T, body string) exposition.Series {
 	return m
 }
 
-// assertNoLeak fails if text holds any of secrets.
-func assertNoLeak(t *testing.T, what, text string, secrets []string) {
-	t.Helper()
-	for _, s := range secrets {
-		if s != "" && strings.Contains(text, s) {
-			t.Errorf("%s holds %q", what, s)
-		}
-	}
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func (e *testExporter) do(t *testing.T, method, path string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, e.srv.URL+path, nil)
@@ -96,33 +79,8 @@ func (e *testExporter) do(t *testing.T, method, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// twoFakes starts two fake upstreams, each with its own customer and key,
-// and returns a config naming them north and south, with key files.
-func twoFakes(t *testing.T) (north, south *b2seetest.Server, cfg string, keyDir string) {
-	t.Helper()
-	now := time.Now()
-	north = b2seetest.NewServer(b2seetest.Config{CustomerID: "100", APIKey: "10000000-0000-0000-0000-000000000001", Records: b2seetest.Generate(50, 1, now, 20)})
-	south = b2seetest.NewServer(b2seetest.Config{CustomerID: "200", APIKey: "20000000-0000-0000-0000-000000000002", Records: b2seetest.Generate(70, 2, now, 20)})
-	t.Cleanup(north.Close)
-	t.Cleanup(south.Close)
-	keyDir = t.TempDir()
-	writeFile(t, filepath.Join(keyDir, "north.key"), "10000000-0000-0000-0000-000000000001\n")
-	writeFile(t, filepath.Join(keyDir, "south.key"), "20000000-0000-0000-0000-000000000002\n")
-	cfg = `accounts:
-  - name: north
-    customer_id: "100"
-    api_key_file: ` + filepath.Join(keyDir, "north.key") + `
-    url: ` + north.URL + `
-  - name: south
-    customer_id: "200"
-    api_key_file: ` + filepath.Join(keyDir, "south.key") + `
-    url: ` + south.URL + `
-`
-	return north, south, cfg, keyDir
-}
-
 func TestProbe(t *testing.T) {
-	_, _, cfg, _ := twoFakes(t)
+	_, _, cfg, _ := fixture.TwoAccounts(t)
 	e := newTestExporter(t, cfg)
 
 	code, body := e.do(t, http.MethodGet, "/probe?account=north")
@@ -149,7 +107,7 @@ func TestProbe(t *testing.T) {
 }
 
 func TestOneAccountDownOthersUpOverHTTP(t *testing.T) {
-	_, south, cfg, _ := twoFakes(t)
+	_, south, cfg, _ := fixture.TwoAccounts(t)
 	south.SetFault(b2seetest.Cakes, b2seetest.Fault{Status: 503})
 	e := newTestExporter(t, cfg)
 	code, body := e.do(t, http.MethodGet, "/metrics")
@@ -168,11 +126,11 @@ func TestOneAccountDownOthersUpOverHTTP(t *testing.T) {
 // TestReloadOverHTTP: POST /-/reload reloads, answering why when it
 // fails; the accounts' lifecycle itself is tested in package accounts.
 func TestReloadOverHTTP(t *testing.T) {
-	_, _, cfg, _ := twoFakes(t)
+	_, _, cfg, _ := fixture.TwoAccounts(t)
 	e := newTestExporter(t, cfg)
 
 	// A bad file: the running configuration stays, and says why.
-	writeFile(t, e.cfgPath, cfg+"    surprise: 1\n")
+	fixture.WriteFile(t, e.cfgPath, cfg+"    surprise: 1\n")
 	code, body := e.do(t, http.MethodPost, "/-/reload")
 	if code != 500 || !strings.Contains(body, "surprise") {
 		t.Errorf("bad reload: %d %q", code, body)
@@ -187,7 +145,7 @@ func TestReloadOverHTTP(t *testing.T) {
 	}
 
 	// A good file dropping south.
-	writeFile(t, e.cfgPath, cfg[:strings.Index(cfg, "  - name: south")])
+	fixture.WriteFile(t, e.cfgPath, cfg[:strings.Index(cfg, "  - name: south")])
 	if code, body := e.do(t, http.MethodPost, "/-/reload"); code != 200 || body != "configuration reloaded\n" {
 		t.Fatalf("good reload: %d %q", code, body)
 	}
@@ -197,7 +155,7 @@ func TestReloadOverHTTP(t *testing.T) {
 }
 
 func TestRetryAfterOverHTTP(t *testing.T) {
-	north, _, cfg, _ := twoFakes(t)
+	north, _, cfg, _ := fixture.TwoAccounts(t)
 	north.SetFault(b2seetest.Cakes, b2seetest.Fault{RetryAfter: 3600})
 	e := newTestExporter(t, cfg)
 	for range 3 {
@@ -213,7 +171,7 @@ func TestRetryAfterOverHTTP(t *testing.T) {
 }
 
 func TestConcurrentProbesShareOneUpstreamCall(t *testing.T) {
-	north, _, cfg, _ := twoFakes(t)
+	north, _, cfg, _ := fixture.TwoAccounts(t)
 	// With a minimum interval, every probe after the first read is served
 	// from it; concurrent ones wait for the one read in flight.
 	north.SetFault(b2seetest.Cakes, b2seetest.Fault{Delay: 200 * time.Millisecond})

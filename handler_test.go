@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 )
 
 func TestScrapeTimeout(t *testing.T) {
@@ -56,7 +57,7 @@ func TestScrapeTimeout(t *testing.T) {
 // answer by the floor, and every later scrape still gets the account's
 // real state, from the same single read.
 func TestTinyScrapeTimeoutHurtsNoOne(t *testing.T) {
-	north, _, cfg, _ := twoFakes(t)
+	north, _, cfg, _ := fixture.TwoAccounts(t)
 	// Longer than the floor: the tiny scrape gives up before the answer.
 	north.SetFault(b2seetest.Cakes, b2seetest.Fault{Delay: minScrapeTimeout + 500*time.Millisecond})
 	e := newTestExporter(t, cfg, "--b2see.min-interval=5m")
@@ -90,7 +91,7 @@ func TestTinyScrapeTimeoutHurtsNoOne(t *testing.T) {
 // TestOnlyGetAndHead: the pages that read the upstream answer other
 // methods 405, without reading it.
 func TestOnlyGetAndHead(t *testing.T) {
-	north, _, cfg, _ := twoFakes(t)
+	north, _, cfg, _ := fixture.TwoAccounts(t)
 	e := newTestExporter(t, cfg)
 	for _, path := range []string{"/metrics", "/probe?account=north", "/", "/anything"} {
 		for _, method := range []string{http.MethodPut, http.MethodDelete, http.MethodTrace, http.MethodPost, http.MethodPatch, http.MethodOptions, "PROPFIND"} {
@@ -121,7 +122,7 @@ func TestOnlyGetAndHead(t *testing.T) {
 // TestReloadRefusesCrossSiteRequests: a web page can make a browser POST
 // a form to the exporter; such posts must not reload it. Tools still can.
 func TestReloadRefusesCrossSiteRequests(t *testing.T) {
-	_, _, cfg, _ := twoFakes(t)
+	_, _, cfg, _ := fixture.TwoAccounts(t)
 	e := newTestExporter(t, cfg)
 	app := kingpin.New("test", "")
 	f, err := parseFlags(app, []string{"--config.file=" + e.cfgPath}, &promslog.Config{})
@@ -176,7 +177,7 @@ func TestReloadRefusesCrossSiteRequests(t *testing.T) {
 // text 400 that quotes it escaped and truncated: no markup a browser would
 // render, no control character, no header of the caller's making.
 func TestProbeOddNames(t *testing.T) {
-	_, _, cfg, _ := twoFakes(t)
+	_, _, cfg, _ := fixture.TwoAccounts(t)
 	e := newTestExporter(t, cfg)
 	for _, tt := range []struct{ name, query string }{
 		{"very long", strings.Repeat("n", 10000)},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 )
 
 // TestHTTPClientConfig runs an account whose two APIs need what only
@@ -33,11 +34,11 @@ func TestHTTPClientConfig(t *testing.T) {
 
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
-	writeFile(t, caFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
+	fixture.WriteFile(t, caFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
 	secretFile := filepath.Join(dir, "oauth2.secret")
-	writeFile(t, secretFile, clientSecret)
+	fixture.WriteFile(t, secretFile, clientSecret)
 	keyFile := filepath.Join(dir, "api.key")
-	writeFile(t, keyFile, b2seetest.DemoAPIKey)
+	fixture.WriteFile(t, keyFile, b2seetest.DemoAPIKey)
 
 	e := newTestExporter(t, `accounts:
   - name: tls
@@ -75,8 +76,8 @@ func TestHTTPClientConfig(t *testing.T) {
 	if n := m.Sum("b2see_batch_status"); n != 30 {
 		t.Errorf("batches with a status = %v, want 30", n)
 	}
-	assertNoLeak(t, "metrics", body, []string{clientSecret, b2seetest.DemoAPIKey})
-	assertNoLeak(t, "logs", e.logs.String(), []string{clientSecret, b2seetest.DemoAPIKey})
+	fixture.NoLeak(t, "metrics", body, []string{clientSecret, b2seetest.DemoAPIKey})
+	fixture.NoLeak(t, "logs", e.logs.String(), []string{clientSecret, b2seetest.DemoAPIKey})
 
 	// Without the CA the same account cannot connect, and says why.
 	e2 := newTestExporter(t, strings.ReplaceAll(`accounts:

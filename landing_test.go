@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 )
 
 // TestLandingPageErrorsAreSafe serves the landing page after failed reads
@@ -39,7 +40,7 @@ func TestLandingPageErrorsAreSafe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			north, _, cfg, _ := twoFakes(t)
+			north, _, cfg, _ := fixture.TwoAccounts(t)
 			north.SetFault(b2seetest.Cakes, tt.fault)
 			e := newTestExporter(t, cfg)
 			if code, _ := e.do(t, http.MethodGet, "/metrics"); code != 200 {
@@ -57,7 +58,7 @@ func TestLandingPageErrorsAreSafe(t *testing.T) {
 					t.Errorf("the page holds %q", bad)
 				}
 			}
-			assertNoLeak(t, "the logs", e.logs.String(), []string{key, encoded, "maintenance"})
+			fixture.NoLeak(t, "the logs", e.logs.String(), []string{key, encoded, "maintenance"})
 		})
 	}
 }

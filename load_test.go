@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 )
 
 var (
@@ -76,7 +77,7 @@ func TestLoad(t *testing.T) {
 			a.fake.SetFault(b2seetest.Cakes, b2seetest.Fault{Delay: a.delay})
 		}
 		keyFile := filepath.Join(keyDir, a.name+".key")
-		writeFile(t, keyFile, key)
+		fixture.WriteFile(t, keyFile, key)
 		fmt.Fprintf(&cfg, "  - name: %s\n    customer_id: %s\n    api_key_file: %s\n    url: %s\n", a.name, a.name, keyFile, a.fake.URL)
 		if a.minInterval > 0 {
 			fmt.Fprintf(&cfg, "    min_interval: %s\n", model.Duration(a.minInterval))

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -24,6 +23,7 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/collector"
 	"github.com/b2see-exporter/b2see_exporter/config"
 	"github.com/b2see-exporter/b2see_exporter/internal/exposition"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 	"github.com/b2see-exporter/b2see_exporter/internal/testlog"
 )
 
@@ -39,7 +39,7 @@ func newTestSet(t *testing.T, configYAML string, timeout time.Duration) *testSet
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "b2see.yml")
-	writeFile(t, cfgPath, configYAML)
+	fixture.WriteFile(t, cfgPath, configYAML)
 	logger, logs := testlog.Logger()
 	reg := prometheus.NewRegistry()
 	s := New(Options{
@@ -91,40 +91,8 @@ func (s *testSet) reloadSuccessful(t *testing.T) float64 {
 	return exposition.Flatten(mfs).Value("b2see_config_last_reload_successful{}")
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// twoFakes starts two fake upstreams, each with its own customer and key,
-// and returns a config naming them north and south, with key files.
-func twoFakes(t *testing.T) (north, south *b2seetest.Server, cfg string, keyDir string) {
-	t.Helper()
-	now := time.Now()
-	north = b2seetest.NewServer(b2seetest.Config{CustomerID: "100", APIKey: "10000000-0000-0000-0000-000000000001", Records: b2seetest.Generate(50, 1, now, 20)})
-	south = b2seetest.NewServer(b2seetest.Config{CustomerID: "200", APIKey: "20000000-0000-0000-0000-000000000002", Records: b2seetest.Generate(70, 2, now, 20)})
-	t.Cleanup(north.Close)
-	t.Cleanup(south.Close)
-	keyDir = t.TempDir()
-	writeFile(t, filepath.Join(keyDir, "north.key"), "10000000-0000-0000-0000-000000000001\n")
-	writeFile(t, filepath.Join(keyDir, "south.key"), "20000000-0000-0000-0000-000000000002\n")
-	cfg = `accounts:
-  - name: north
-    customer_id: "100"
-    api_key_file: ` + filepath.Join(keyDir, "north.key") + `
-    url: ` + north.URL + `
-  - name: south
-    customer_id: "200"
-    api_key_file: ` + filepath.Join(keyDir, "south.key") + `
-    url: ` + south.URL + `
-`
-	return north, south, cfg, keyDir
-}
-
 func TestReload(t *testing.T) {
-	north, _, cfg, keyDir := twoFakes(t)
+	north, _, cfg, keyDir := fixture.TwoAccounts(t)
 	s := newTestSet(t, cfg, 30*time.Second)
 	if m := s.scrape(t, "north"); m.Value(`b2see_up{account="north"}`) != 1 || m.Sum("b2see_window_batches") != 50 {
 		t.Fatalf("north: up %v, batches %v", m.Value(`b2see_up{account="north"}`), m.Sum("b2see_window_batches"))
@@ -132,7 +100,7 @@ func TestReload(t *testing.T) {
 	northBefore, _ := s.Get("north")
 
 	// A bad file: the running configuration stays, and says why.
-	writeFile(t, s.cfgPath, cfg+"    surprise: 1\n")
+	fixture.WriteFile(t, s.cfgPath, cfg+"    surprise: 1\n")
 	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), "surprise") {
 		t.Errorf("bad reload: %v", err)
 	}
@@ -145,7 +113,7 @@ func TestReload(t *testing.T) {
 
 	// A good file dropping south: north keeps its state.
 	southBefore, _ := s.Get("south")
-	writeFile(t, s.cfgPath, cfg[:strings.Index(cfg, "  - name: south")])
+	fixture.WriteFile(t, s.cfgPath, cfg[:strings.Index(cfg, "  - name: south")])
 	if err := s.Reload(); err != nil {
 		t.Fatalf("good reload: %v", err)
 	}
@@ -164,20 +132,20 @@ func TestReload(t *testing.T) {
 
 	// South comes back: the same account as before, not a second one on
 	// its state files.
-	writeFile(t, s.cfgPath, cfg)
+	fixture.WriteFile(t, s.cfgPath, cfg)
 	if err := s.Reload(); err != nil {
 		t.Fatalf("reload bringing south back: %v", err)
 	}
 	if a, _ := s.Get("south"); a != southBefore {
 		t.Error("south came back as a new account beside the old one's state")
 	}
-	writeFile(t, s.cfgPath, cfg[:strings.Index(cfg, "  - name: south")])
+	fixture.WriteFile(t, s.cfgPath, cfg[:strings.Index(cfg, "  - name: south")])
 	if err := s.Reload(); err != nil {
 		t.Fatal("reload dropping south again failed")
 	}
 
 	// The key file changes: a reload reads the new key.
-	writeFile(t, filepath.Join(keyDir, "north.key"), "30000000-0000-0000-0000-000000000003")
+	fixture.WriteFile(t, filepath.Join(keyDir, "north.key"), "30000000-0000-0000-0000-000000000003")
 	if err := s.Reload(); err != nil {
 		t.Fatalf("reload after key change: %v", err)
 	}
@@ -198,7 +166,7 @@ func TestHTTPSecretsFromFiles(t *testing.T) {
 	dir := t.TempDir()
 	file := func(name, content string) string {
 		p := filepath.Join(dir, name)
-		writeFile(t, p, content+"\n")
+		fixture.WriteFile(t, p, content+"\n")
 		return p
 	}
 	proxy, err := url.Parse("http://proxyuser:proxy-password@127.0.0.1:3128")
@@ -238,22 +206,14 @@ func TestHTTPSecretsFromFiles(t *testing.T) {
 // configuration far larger than any secret fails the load with one line,
 // without being read whole.
 func TestOversizedSecretFileIsNotRead(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "secret")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(1 << 30); err != nil { // sparse: no room taken
-		t.Fatal(err)
-	}
-	f.Close()
+	path := fixture.SparseFile(t, "secret", 1<<30)
 	a := config.NewAccount(config.DefaultSettings())
 	a.Name, a.CustomerID, a.InlineAPIKey = "north", "4242", promconfig.Secret(b2seetest.DemoAPIKey)
 	a.HTTPClientConfig.BasicAuth = &promconfig.BasicAuth{Username: "u", PasswordFile: path}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	err = Check(&config.Config{Accounts: []*config.Account{a}}, "test", slog.New(slog.DiscardHandler))
+	err := Check(&config.Config{Accounts: []*config.Account{a}}, "test", slog.New(slog.DiscardHandler))
 	took := time.Since(start)
 	runtime.ReadMemStats(&after)
 	want := `account "north": http_client_config: the secret file "` + path + `" is larger than 65536 bytes`
@@ -273,7 +233,7 @@ func TestOversizedSecretFileIsNotRead(t *testing.T) {
 // on every read.
 func statusConfig(t *testing.T, srv *httptest.Server) string {
 	keyFile := filepath.Join(t.TempDir(), "key")
-	writeFile(t, keyFile, b2seetest.DemoAPIKey)
+	fixture.WriteFile(t, keyFile, b2seetest.DemoAPIKey)
 	return `accounts:
   - name: north
     customer_id: "` + b2seetest.DefaultCustomerID + `"

@@ -6,7 +6,6 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 	"github.com/b2see-exporter/b2see_exporter/internal/testlog"
 	"github.com/b2see-exporter/b2see_exporter/state"
 )
@@ -67,15 +67,7 @@ func TestUnfitLabelValueIsLeftOutNotPanicked(t *testing.T) {
 // TestStatusOversizedMemoryIsNotRead: a file far larger than a memory can
 // be is moved aside from its size, without reading it.
 func TestStatusOversizedMemoryIsNotRead(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "north.status")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(1 << 30); err != nil { // sparse: no room taken
-		t.Fatal(err)
-	}
-	f.Close()
+	path := fixture.SparseFile(t, "north.status", 1<<30)
 	logger, log := testlog.Logger()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 )
 
 // The keys of testdata/keys and of the environment the tests give.
@@ -177,10 +178,10 @@ func TestLoadRelativeToFile(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "keys"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "keys", "north.key"), northKey+"\n")
+	fixture.WriteFile(t, filepath.Join(dir, "keys", "north.key"), northKey+"\n")
 	other := filepath.Join(t.TempDir(), "south.key")
-	writeFile(t, other, southKey)
-	writeFile(t, filepath.Join(dir, "b2see.yml"), "accounts:\n"+
+	fixture.WriteFile(t, other, southKey)
+	fixture.WriteFile(t, filepath.Join(dir, "b2see.yml"), "accounts:\n"+
 		"  - {name: north, customer_id: '1', api_key_file: keys/north.key}\n"+
 		"  - {name: south, customer_id: '2', api_key_file: '"+other+"'}\n")
 
@@ -348,13 +349,6 @@ func TestMarshalRoundTrip(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestAPIKeyFileChanges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "north.key")
 	a := NewAccount(Settings{})
@@ -374,7 +368,7 @@ func TestAPIKeyFileChanges(t *testing.T) {
 		{content: northKey, want: northKey},
 	}
 	for i, s := range steps {
-		writeFile(t, path, s.content)
+		fixture.WriteFile(t, path, s.content)
 		key, err := a.APIKey()
 		if s.wantErr != "" {
 			if err == nil || !strings.HasPrefix(err.Error(), s.wantErr) {
@@ -592,21 +586,13 @@ func inlineKeys(data []byte) []string {
 // TestOversizedKeyFileIsNotRead: a key file far larger than a key is
 // refused with one line, without being read whole.
 func TestOversizedKeyFileIsNotRead(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "north.key")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(1 << 30); err != nil { // sparse: no room taken
-		t.Fatal(err)
-	}
-	f.Close()
+	path := fixture.SparseFile(t, "north.key", 1<<30)
 	a := NewAccount(Settings{})
 	a.Name, a.CustomerID, a.APIKeyFile = "north", "4242", path
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	_, err = a.APIKey()
+	_, err := a.APIKey()
 	took := time.Since(start)
 	runtime.ReadMemStats(&after)
 	if want := `account "north": the API key file "` + path + `" is larger than 4096 bytes`; err == nil || err.Error() != want {

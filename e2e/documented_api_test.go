@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,6 +121,6 @@ func TestAnyDocumentedServer(t *testing.T) {
 	for i := range 60 {
 		personal = append(personal, fmt.Sprintf("person%d@example.com", i))
 	}
-	assertNoLeak(t, "metrics", out, append(personal, key))
-	assertNoLeak(t, "logs", e.logs.String(), append(personal, key))
+	fixture.NoLeak(t, "metrics", out, append(personal, key))
+	fixture.NoLeak(t, "logs", e.logs.String(), append(personal, key))
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 	"github.com/b2see-exporter/b2see_exporter/internal/progtest"
 )
 
@@ -228,7 +229,7 @@ func TestLandingPageShowsFailure(t *testing.T) {
 				t.Errorf("Last error = %q, want it to mention %q", got, tt.want)
 			}
 			secrets := append([]string{b2seetest.DemoAPIKey, url.QueryEscape(b2seetest.DemoAPIKey)}, b2seetest.PersonalData(records)...)
-			assertNoLeak(t, "the landing page", dom, secrets)
+			fixture.NoLeak(t, "the landing page", dom, secrets)
 		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
 	"github.com/b2see-exporter/b2see_exporter/internal/exposition"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 	"github.com/b2see-exporter/b2see_exporter/internal/progtest"
 	"github.com/b2see-exporter/b2see_exporter/internal/testlog"
 )
@@ -159,16 +160,6 @@ func parseMetrics(t *testing.T, body string) exposition.Series {
 	return m
 }
 
-// assertNoLeak fails if text holds the key or any recipient's personal data.
-func assertNoLeak(t *testing.T, what, text string, secrets []string) {
-	t.Helper()
-	for _, s := range secrets {
-		if s != "" && strings.Contains(text, s) {
-			t.Errorf("%s holds %q", what, s)
-		}
-	}
-}
-
 func TestEndToEnd(t *testing.T) {
 	now := time.Now()
 	records := b2seetest.Generate(300, 7, now, 60)
@@ -223,7 +214,7 @@ func TestEndToEnd(t *testing.T) {
 	if m.Sum("b2see_exporter_build_info") != 1 {
 		t.Error("no b2see_exporter_build_info")
 	}
-	assertNoLeak(t, "metrics after a good scrape", body, secrets)
+	fixture.NoLeak(t, "metrics after a good scrape", body, secrets)
 
 	// Failure: up is 0, the page is still served, the reason is logged.
 	fake.SetFault(b2seetest.Cakes, b2seetest.Fault{Status: 500, Body: []byte("<html>" + b2seetest.DemoAPIKey + "</html>"), ContentType: "text/html"})
@@ -241,20 +232,20 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(body, "process_cpu_seconds_total") {
 		t.Error("the exporter's own metrics are missing on upstream failure")
 	}
-	assertNoLeak(t, "metrics after a failed scrape", body, secrets)
+	fixture.NoLeak(t, "metrics after a failed scrape", body, secrets)
 
 	// The landing page names the account and its state.
 	code, page := e.get(t, "/")
 	if code != 200 || !strings.Contains(page, "north") || !strings.Contains(page, "down") {
 		t.Errorf("landing page (%d) lacks the account's state:\n%s", code, page)
 	}
-	assertNoLeak(t, "landing page", page, secrets)
+	fixture.NoLeak(t, "landing page", page, secrets)
 
 	logs := e.logs.String()
 	if !strings.Contains(logs, "reason=upstream_error") {
 		t.Errorf("the failure's reason is not logged:\n%s", logs)
 	}
-	assertNoLeak(t, "logs", logs, secrets)
+	fixture.NoLeak(t, "logs", logs, secrets)
 }
 
 func TestDemo(t *testing.T) {
@@ -328,7 +319,7 @@ func TestBadConfigurationFailsAtStart(t *testing.T) {
 			if !strings.Contains(last, tt.want) {
 				t.Errorf("last line %q does not say %q", last, tt.want)
 			}
-			assertNoLeak(t, "start-up error", string(out), []string{key})
+			fixture.NoLeak(t, "start-up error", string(out), []string{key})
 		})
 	}
 }
@@ -394,12 +385,5 @@ func TestCountersContinueAcrossRestart(t *testing.T) {
 	evolve(2)
 	if after := plays(second); after <= before {
 		t.Errorf("plays_total = %v after growth, was %v", after, before)
-	}
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 	"github.com/b2see-exporter/b2see_exporter/internal/progtest"
 	"github.com/b2see-exporter/b2see_exporter/internal/promqlnames"
 )
@@ -259,7 +260,7 @@ func TestScaleOut(t *testing.T) {
 		cfg += fmt.Sprintf("  - name: %s\n    customer_id: %q\n    api_key_env: B2SEE_API_KEY\n    url: %s\n", a, b2seetest.DefaultCustomerID, fake.URL)
 	}
 	path := filepath.Join(t.TempDir(), "b2see.yml")
-	writeFile(t, path, cfg)
+	fixture.WriteFile(t, path, cfg)
 	var addrs []string
 	for i := range 2 {
 		e := startExporter(t, []string{"B2SEE_API_KEY=" + b2seetest.DemoAPIKey}, "--config.file="+path, "--storage.path="+t.TempDir())

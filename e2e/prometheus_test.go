@@ -20,6 +20,7 @@ import (
 	"github.com/b2see-exporter/b2see_exporter/alerts"
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
 	"github.com/b2see-exporter/b2see_exporter/dashboards"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 	"github.com/b2see-exporter/b2see_exporter/internal/progtest"
 	"github.com/b2see-exporter/b2see_exporter/internal/testlog"
 )
@@ -134,7 +135,7 @@ func testPrometheus(t *testing.T, promBin, amBin string) {
 		}
 		if c.config != nil {
 			path := filepath.Join(t.TempDir(), "b2see.yml")
-			writeFile(t, path, c.config(fake))
+			fixture.WriteFile(t, path, c.config(fake))
 			args = []string{"--config.file=" + path}
 		}
 		e := startExporter(t, []string{"B2SEE_API_KEY=" + b2seetest.DemoAPIKey},
@@ -248,7 +249,7 @@ func testAlertsReachWebhook(t *testing.T, hook *webhook, caseAddr map[string]str
 	if _, ok := hook.find("B2seeAPIDown", "demo"); ok {
 		t.Error("B2seeAPIDown fired for the healthy demo account")
 	}
-	assertNoLeak(t, "notifications", hook.raw(), []string{b2seetest.DemoAPIKey})
+	fixture.NoLeak(t, "notifications", hook.raw(), []string{b2seetest.DemoAPIKey})
 }
 
 // noDataWithDemo are the dashboard queries that rightly return nothing from

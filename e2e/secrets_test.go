@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see/b2seetest"
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 )
 
 // badSecretConfigs are files whose errors once showed a secret, with the
@@ -49,7 +50,7 @@ func TestConfigErrorsAtStartHideSecrets(t *testing.T) {
 		for _, mode := range []string{"--config.check", "--web.listen-address=127.0.0.1:0"} {
 			t.Run(tc.name+" "+strings.TrimPrefix(mode, "--"), func(t *testing.T) {
 				cfg := filepath.Join(t.TempDir(), "b2see.yml")
-				writeFile(t, cfg, tc.yaml)
+				fixture.WriteFile(t, cfg, tc.yaml)
 				ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 				defer cancel()
 				cmd := exec.CommandContext(ctx, exporterBinary, mode, "--config.file="+cfg, "--config.allow-inline-api-keys")
@@ -61,7 +62,7 @@ func TestConfigErrorsAtStartHideSecrets(t *testing.T) {
 				if !strings.Contains(string(out), `account 1 (\"north\")`) && !strings.Contains(string(out), "anchor") {
 					t.Errorf("the error does not say what is wrong:\n%s", out)
 				}
-				assertNoLeak(t, "the error", string(out), tc.secrets)
+				fixture.NoLeak(t, "the error", string(out), tc.secrets)
 			})
 		}
 	}
@@ -79,13 +80,13 @@ func TestConfigErrorsOnReloadHideSecrets(t *testing.T) {
     url: ` + fake.URL + `
 `
 	cfg := filepath.Join(t.TempDir(), "b2see.yml")
-	writeFile(t, cfg, good)
+	fixture.WriteFile(t, cfg, good)
 	e := startExporter(t, []string{"B2SEE_TEST_KEY=" + b2seetest.DemoAPIKey},
 		"--config.file="+cfg, "--config.allow-inline-api-keys", "--storage.path="+t.TempDir())
 	logOnFailure(t, "exporter", e.logs)
 	for i, tc := range badSecretConfigs {
 		t.Run(tc.name, func(t *testing.T) {
-			writeFile(t, cfg, tc.yaml)
+			fixture.WriteFile(t, cfg, tc.yaml)
 			resp, err := http.Post("http://"+e.addr+"/-/reload", "", nil)
 			if err != nil {
 				t.Fatal(err)
@@ -95,14 +96,14 @@ func TestConfigErrorsOnReloadHideSecrets(t *testing.T) {
 			if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "reload failed") {
 				t.Errorf("POST /-/reload: %d %q", resp.StatusCode, body)
 			}
-			assertNoLeak(t, "the answer to POST /-/reload", string(body), tc.secrets)
+			fixture.NoLeak(t, "the answer to POST /-/reload", string(body), tc.secrets)
 
 			e.cmd.Process.Signal(syscall.SIGHUP)
 			eventually(t, 10*time.Second, "the reload by SIGHUP is logged", func() (bool, string) {
 				n := strings.Count(e.logs.String(), "reloading the configuration failed")
 				return n == 2*(i+1), e.logs.String()
 			})
-			assertNoLeak(t, "the log", e.logs.String(), tc.secrets)
+			fixture.NoLeak(t, "the log", e.logs.String(), tc.secrets)
 		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b2see-exporter/b2see_exporter/internal/fixture"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -45,8 +46,8 @@ func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x
 		t.Fatal(err)
 	}
 	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writeFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
+	fixture.WriteFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	fixture.WriteFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
 	cert, _ := x509.ParseCertificate(der)
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
@@ -62,7 +63,7 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	webConfig := filepath.Join(dir, "web.yml")
-	writeFile(t, webConfig, "tls_server_config:\n  cert_file: "+certFile+"\n  key_file: "+keyFile+
+	fixture.WriteFile(t, webConfig, "tls_server_config:\n  cert_file: "+certFile+"\n  key_file: "+keyFile+
 		"\nbasic_auth_users:\n  prometheus: "+string(hash)+"\n")
 
 	addr := freeAddr(t)
@@ -118,7 +119,7 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	if _, err := bare.Get("https://" + addr + "/metrics"); err == nil {
 		t.Error("a client without the test CA accepted the certificate")
 	}
-	assertNoLeak(t, "logs", logs.String(), []string{password, string(hash)})
+	fixture.NoLeak(t, "logs", logs.String(), []string{password, string(hash)})
 }
 
 // TestBasicAuthProtectsEveryPath: with basic auth in --web.config.file,
@@ -131,7 +132,7 @@ func TestBasicAuthProtectsEveryPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	webConfig := filepath.Join(dir, "web.yml")
-	writeFile(t, webConfig, "basic_auth_users:\n  prometheus: "+string(hash)+"\n")
+	fixture.WriteFile(t, webConfig, "basic_auth_users:\n  prometheus: "+string(hash)+"\n")
 	addr := freeAddr(t)
 	p := startProcess(t, "exporter", nil, exporterBinary, "--demo", "--web.listen-address="+addr,
 		"--web.config.file="+webConfig, "--storage.path="+t.TempDir())
