@@ -500,12 +500,8 @@ func numScan(b []byte, i int, p numPhase) (n int, _ numPhase, ok bool) {
 		goto dot
 	case numFrac:
 		goto frac
-	case numE:
-		goto e
-	case numExpSign:
-		goto expSign
-	case numExp:
-		goto exp
+	case numE, numExpSign, numExp:
+		return exponentScan(b, i, p)
 	}
 	if i == len(b) {
 		return i, numStart, true
@@ -543,8 +539,7 @@ afterInt:
 		i++
 		goto dot
 	case 'e', 'E':
-		i++
-		goto e
+		return exponentScan(b, i+1, numE)
 	}
 	return i, numInt, true
 dot:
@@ -562,8 +557,18 @@ frac:
 	if i == len(b) || b[i] != 'e' && b[i] != 'E' {
 		return i, numFrac, true
 	}
-	i++
-e:
+	return exponentScan(b, i+1, numE)
+}
+
+// exponentScan is numScan after the 'e' of an exponent, in phase numE,
+// numExpSign or numExp.
+func exponentScan(b []byte, i int, p numPhase) (n int, _ numPhase, ok bool) {
+	switch p {
+	case numExpSign:
+		goto expSign
+	case numExp:
+		goto exp
+	}
 	if i == len(b) {
 		return i, numE, true
 	}
@@ -904,38 +909,11 @@ func (d *Decoder) value(b *Record, f int, c byte) error {
 		d.setNull(b, f)
 		return nil
 	case c == '"':
-		n, esc, err := d.scanString()
-		if err != nil {
+		var done bool
+		var err error
+		if raw, isInt, done, err = d.stringValue(b, f, off); done || err != nil {
 			return err
 		}
-		s := d.buf[d.pos+1 : d.pos+n-1]
-		if esc {
-			s = d.unescape(s)
-		}
-		d.pos += n
-		switch f {
-		case fSendingUserName, fProductType, fCustomerActionState, fCustomerActionPaymentOutcome:
-			*d.stringField(b, f) = d.internString(s)
-			return nil
-		case fDateCreated, fDateSent, fLandingPageFirstWatched, fLandingPageLastWatched, fCustomerActionDate:
-			t, err := parseTime(s)
-			if err != nil {
-				return d.errAt(off, "field "+fieldNames[f]+": "+err.Error())
-			}
-			*d.timeField(b, f) = t
-			return nil
-		}
-		// A number sent as a string, as .NET's AllowReadingFromString
-		// writers do; an empty one means no value.
-		if len(s) == 0 {
-			d.setNull(b, f)
-			return nil
-		}
-		var ok bool
-		if isInt, ok = validNumber(s); !ok {
-			return d.errAt(off, "field "+fieldNames[f]+": want a number, got a string that is not one")
-		}
-		raw = s
 	case c == '-' || isDigit(c):
 		n, ii, err := d.scanNumber()
 		if err != nil {
@@ -948,6 +926,50 @@ func (d *Decoder) value(b *Record, f int, c byte) error {
 	default:
 		return d.errAt(off, "invalid character where a value should be")
 	}
+	return d.numberValue(b, f, off, raw, isInt)
+}
+
+// stringValue decodes the string at pos, the value of field f at offset
+// off. A string or date field is set and done; for a number field it
+// returns the number's text, which some writers send as a string.
+func (d *Decoder) stringValue(b *Record, f int, off int64) (raw []byte, isInt, done bool, err error) {
+	n, esc, err := d.scanString()
+	if err != nil {
+		return nil, false, true, err
+	}
+	s := d.buf[d.pos+1 : d.pos+n-1]
+	if esc {
+		s = d.unescape(s)
+	}
+	d.pos += n
+	switch f {
+	case fSendingUserName, fProductType, fCustomerActionState, fCustomerActionPaymentOutcome:
+		*d.stringField(b, f) = d.internString(s)
+		return nil, false, true, nil
+	case fDateCreated, fDateSent, fLandingPageFirstWatched, fLandingPageLastWatched, fCustomerActionDate:
+		t, err := parseTime(s)
+		if err != nil {
+			return nil, false, true, d.errAt(off, "field "+fieldNames[f]+": "+err.Error())
+		}
+		*d.timeField(b, f) = t
+		return nil, false, true, nil
+	}
+	// A number sent as a string, as .NET's AllowReadingFromString writers
+	// do; an empty one means no value.
+	if len(s) == 0 {
+		d.setNull(b, f)
+		return nil, false, true, nil
+	}
+	var ok bool
+	if isInt, ok = validNumber(s); !ok {
+		return nil, false, true, d.errAt(off, "field "+fieldNames[f]+": want a number, got a string that is not one")
+	}
+	return s, isInt, false, nil
+}
+
+// numberValue sets number field f from raw, the validated text of its
+// value at offset off.
+func (d *Decoder) numberValue(b *Record, f int, off int64, raw []byte, isInt bool) error {
 	switch f {
 	case fCustomerActionPrice, fCustomerRating:
 		v, err := parseFloat(raw)
@@ -1072,80 +1094,105 @@ func (d *Decoder) skipValue() error {
 		if err != nil {
 			return d.eofTruncated(err, "in a value")
 		}
-		switch c {
-		case '{', '[':
-			if len(d.stack)+2 >= maxDepth {
-				return d.errAt(d.InputOffset(), "values nested too deeply")
-			}
-			d.pos++
-			cc, err := d.nonWS()
-			if err != nil {
-				return d.eofTruncated(err, "in a value")
-			}
-			if c == '{' && cc == '}' || c == '[' && cc == ']' {
-				d.pos++
-				break
-			}
-			d.stack = append(d.stack, c)
-			if c == '{' {
-				if err := d.skipKey(); err != nil {
-					return err
-				}
-			}
-			continue
-		case '"':
-			n, _, err := d.scanString()
+		if c == '{' || c == '[' {
+			opened, err := d.open(c)
 			if err != nil {
 				return err
 			}
-			d.pos += n
-		case 'n':
-			err = d.literal("null")
-		case 't':
-			err = d.literal("true")
-		case 'f':
-			err = d.literal("false")
-		default:
-			if c != '-' && !isDigit(c) {
-				return d.errAt(d.InputOffset(), "invalid character where a value should be")
+			if opened {
+				continue
 			}
-			var n int
-			if n, _, err = d.scanNumber(); err == nil {
-				d.pos += n
-			}
+		} else if err := d.skipScalar(c); err != nil {
+			return err
 		}
+		if done, err := d.closeValues(); done || err != nil {
+			return err
+		}
+	}
+}
+
+// open consumes the '{' or '[' at pos, and the key of an object's first
+// member. It reports whether a container was opened: an empty one is
+// consumed whole, as a scalar is.
+func (d *Decoder) open(c byte) (opened bool, err error) {
+	if len(d.stack)+2 >= maxDepth {
+		return false, d.errAt(d.InputOffset(), "values nested too deeply")
+	}
+	d.pos++
+	cc, err := d.nonWS()
+	if err != nil {
+		return false, d.eofTruncated(err, "in a value")
+	}
+	if c == '{' && cc == '}' || c == '[' && cc == ']' {
+		d.pos++
+		return false, nil
+	}
+	d.stack = append(d.stack, c)
+	if c == '{' {
+		if err := d.skipKey(); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// skipScalar validates and discards the string, number or literal at pos,
+// whose first byte is c.
+func (d *Decoder) skipScalar(c byte) error {
+	switch c {
+	case '"':
+		n, _, err := d.scanString()
 		if err != nil {
 			return err
 		}
-		// After a value: close containers or move to the next member.
-		for {
-			if len(d.stack) == 0 {
-				return nil
-			}
-			c, err := d.nonWS()
-			if err != nil {
-				return d.eofTruncated(err, "in a value")
-			}
-			top := d.stack[len(d.stack)-1]
-			if c == ',' {
-				d.pos++
-				if top == '{' {
-					if err := d.skipKey(); err != nil {
-						return err
-					}
-				}
-				break
-			}
-			if top == '{' && c == '}' || top == '[' && c == ']' {
-				d.pos++
-				d.stack = d.stack[:len(d.stack)-1]
-				continue
-			}
-			if top == '{' {
-				return d.errAt(d.InputOffset(), "want ',' or '}' in an object")
-			}
-			return d.errAt(d.InputOffset(), "want ',' or ']' in an array")
+		d.pos += n
+		return nil
+	case 'n':
+		return d.literal("null")
+	case 't':
+		return d.literal("true")
+	case 'f':
+		return d.literal("false")
+	}
+	if c != '-' && !isDigit(c) {
+		return d.errAt(d.InputOffset(), "invalid character where a value should be")
+	}
+	n, _, err := d.scanNumber()
+	if err == nil {
+		d.pos += n
+	}
+	return err
+}
+
+// closeValues follows a value: it closes the containers that end there and
+// moves on to the next member. done reports that the outermost value
+// ended.
+func (d *Decoder) closeValues() (done bool, err error) {
+	for {
+		if len(d.stack) == 0 {
+			return true, nil
 		}
+		c, err := d.nonWS()
+		if err != nil {
+			return false, d.eofTruncated(err, "in a value")
+		}
+		top := d.stack[len(d.stack)-1]
+		if c == ',' {
+			d.pos++
+			if top == '{' {
+				return false, d.skipKey()
+			}
+			return false, nil
+		}
+		if top == '{' && c == '}' || top == '[' && c == ']' {
+			d.pos++
+			d.stack = d.stack[:len(d.stack)-1]
+			continue
+		}
+		if top == '{' {
+			return false, d.errAt(d.InputOffset(), "want ',' or '}' in an object")
+		}
+		return false, d.errAt(d.InputOffset(), "want ',' or ']' in an array")
 	}
 }
 

@@ -398,10 +398,7 @@ func (e *faultEnv) account(t *testing.T, fake *b2seetest.Server, dir string, log
 	if err != nil {
 		t.Fatal(err)
 	}
-	statuses := map[int]collector.StatusMapping{}
-	for _, s := range b2seetest.ExampleStatuses {
-		statuses[s.Code] = collector.StatusMapping{Name: s.Name, Phase: s.State}
-	}
+	statuses := exampleStatuses()
 	return collector.NewAccount(collector.AccountOptions{
 		Name:        "north",
 		Source:      client,
