@@ -44,6 +44,7 @@ type window struct {
 	seen    map[int64]struct{}
 	records int // records in the answer, duplicates included
 	senders bool
+	labels  [numCapped]labelStat // the values seen of each label, and folded
 
 	lastKey   seriesKey
 	lastStats *seriesStats
@@ -56,14 +57,6 @@ func newWindow(senders bool) *window {
 		seen:    map[int64]struct{}{},
 		senders: senders,
 	}
-}
-
-// labelValue makes an upstream string fit to be a label value.
-func labelValue(s string) string {
-	if s == "" {
-		return unknownValue
-	}
-	return s
 }
 
 // add counts one record. It reports false for a batch already counted.
@@ -100,23 +93,23 @@ func (w *window) add(b *b2see.Record) bool {
 	s.clicks[0] = addCount(s.clicks[0], b.ImageLinkClicks)
 	s.clicks[1] = addCount(s.clicks[1], b.FacebookClicks)
 	s.clicks[2] = addCount(s.clicks[2], b.GoogleClicks)
-	if b.CustomerActionState != "" {
+	if state := optionalValue(b.CustomerActionState); state != "" {
 		if s.actions == nil {
 			s.actions = map[string]*countValue{}
 		}
-		cv := s.actions[b.CustomerActionState]
+		cv := s.actions[state]
 		if cv == nil {
 			cv = &countValue{}
-			s.actions[b.CustomerActionState] = cv
+			s.actions[state] = cv
 		}
 		cv.count++
 		cv.value = addValue(cv.value, b.CustomerActionPrice)
 	}
-	if b.CustomerActionPaymentOutcome != "" {
+	if outcome := optionalValue(b.CustomerActionPaymentOutcome); outcome != "" {
 		if s.outcomes == nil {
 			s.outcomes = map[string]int64{}
 		}
-		s.outcomes[b.CustomerActionPaymentOutcome]++
+		s.outcomes[outcome]++
 	}
 	if b.HasRating {
 		if s.ratings == nil {

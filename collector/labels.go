@@ -1,0 +1,237 @@
+package collector
+
+import (
+	"cmp"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/b2see-exporter/b2see_exporter/state"
+)
+
+// overflowValue is the value the label values beyond a cap are summed
+// into. An upstream value of the form other, other_, other__, ... is given
+// one more "_" by labelValue, so that the overflow is never an upstream
+// value and no two upstream values meet.
+const overflowValue = "other"
+
+// maxLabelBytes is the longest label value made of an upstream string,
+// cutMarker included.
+const maxLabelBytes = 128
+
+// cutMarker ends a label value that was cut short.
+const cutMarker = "…"
+
+// labelValue makes an upstream string fit to be a label value: "" is
+// unknownValue, invalid UTF-8 becomes U+FFFD, a value that could be taken
+// for the overflow gets one more "_", and one longer than maxLabelBytes is
+// cut at a character boundary and ends with cutMarker.
+func labelValue(s string) string {
+	if s == "" {
+		return unknownValue
+	}
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, string(utf8.RuneError))
+	}
+	if strings.HasPrefix(s, overflowValue) && strings.Trim(s[len(overflowValue):], "_") == "" {
+		s += "_"
+	}
+	if len(s) > maxLabelBytes {
+		cut := maxLabelBytes - len(cutMarker)
+		for !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + cutMarker
+	}
+	return s
+}
+
+// optionalValue is labelValue for a field whose absence means none (a
+// customer action state, a payment outcome): "" stays "".
+func optionalValue(s string) string {
+	if s == "" {
+		return ""
+	}
+	return labelValue(s)
+}
+
+// cappedLabel is one of the labels whose values come from the upstream.
+type cappedLabel int
+
+const (
+	capProductType cappedLabel = iota
+	capSender
+	capState
+	capOutcome
+	capRating
+	numCapped
+)
+
+// cappedLabelNames are the label names, the values of b2see_label_values'
+// label label.
+var cappedLabelNames = [numCapped]string{labelProductType, labelSender, "state", "outcome", "rating"}
+
+// LabelCaps are the most values each upstream-valued label keeps series
+// of its own for, per account; 0 for no cap. Beyond a cap, the values with
+// the most batches in the window keep theirs and the others are summed
+// into "other".
+type LabelCaps struct {
+	ProductTypes, Senders, ActionStates, PaymentOutcomes, Ratings int
+}
+
+func (c LabelCaps) of(l cappedLabel) int {
+	return [numCapped]int{c.ProductTypes, c.Senders, c.ActionStates, c.PaymentOutcomes, c.Ratings}[l]
+}
+
+// Hysteresis: a value outside the kept ones takes the place of the weakest
+// kept one only when it has at least swapRatio times its batches and
+// swapMargin more, so that values near the edge do not flap in and out
+// from one scrape to the next.
+const (
+	swapRatio  = 1.25
+	swapMargin = 2
+)
+
+// valueCap is the choice of the values one label keeps, carried from one
+// read to the next.
+type valueCap struct {
+	kept    map[string]bool // nil when nothing is folded
+	folding bool            // values were folded on the last read
+}
+
+type valueCount struct {
+	value string
+	n     int64
+}
+
+// choose picks the values of counts (batches per value in the window)
+// that keep series of their own under cap n, and returns how many it
+// folds. Values kept on the last read stay as long as they are in the
+// window and no outsider beats them by the hysteresis margin.
+func (c *valueCap) choose(counts map[string]int64, n int) int {
+	if n <= 0 || len(counts) <= n {
+		c.kept = nil
+		return 0
+	}
+	var in, out []valueCount
+	for v, k := range counts {
+		if c.kept[v] {
+			in = append(in, valueCount{v, k})
+		} else {
+			out = append(out, valueCount{v, k})
+		}
+	}
+	byCount := func(a, b valueCount) int { return cmp.Or(cmp.Compare(b.n, a.n), cmp.Compare(a.value, b.value)) }
+	slices.SortFunc(in, byCount)
+	slices.SortFunc(out, byCount)
+	if len(in) > n { // the cap was lowered
+		out = append(out, in[n:]...)
+		slices.SortFunc(out, byCount)
+		in = in[:n]
+	}
+	for len(in) < n { // fill up with the strongest outsiders
+		in, out = append(in, out[0]), out[1:]
+	}
+	// Swap the weakest insiders for the strongest outsiders while an
+	// outsider beats the margin.
+	for i, j := len(in)-1, 0; i >= 0 && j < len(out); i, j = i-1, j+1 {
+		weak, strong := in[i].n, out[j].n
+		if strong < weak+swapMargin || float64(strong) < swapRatio*float64(weak) {
+			break
+		}
+		in[i] = out[j]
+	}
+	c.kept = make(map[string]bool, n)
+	for _, v := range in {
+		c.kept[v.value] = true
+	}
+	return len(counts) - n
+}
+
+// fold is the label value v of l as exported: itself, or overflowValue.
+func (c *valueCap) fold(v string) string {
+	if c.kept == nil || c.kept[v] {
+		return v
+	}
+	return overflowValue
+}
+
+// labelStat is what b2see_label_values and b2see_label_values_folded
+// report of one label.
+type labelStat struct{ values, folded int }
+
+// labelCaps carries an account's choices of kept values from read to
+// read.
+type labelCaps struct {
+	mu     sync.Mutex
+	labels [numCapped]valueCap
+}
+
+// apply chooses the values each label of w keeps under caps, logging when
+// an account starts to fold a label, and returns w with the others summed
+// into overflowValue, and the mapping of values for the counters (nil when
+// nothing is folded).
+func (lc *labelCaps) apply(w *window, caps LabelCaps, logger *slog.Logger) (*window, func(cappedLabel, string) string) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	counts := w.valueCounts()
+	any := false
+	for l := range numCapped {
+		c := &lc.labels[l]
+		folded := c.choose(counts[l], caps.of(l))
+		w.labels[l] = labelStat{values: len(counts[l]), folded: folded}
+		if folded > 0 {
+			any = true
+			if !c.folding {
+				logger.Info(`label values beyond the cap are summed into "other"`, "label", cappedLabelNames[l],
+					"values", len(counts[l]), "cap", caps.of(l))
+			}
+		}
+		c.folding = folded > 0
+	}
+	if !any {
+		return w, nil
+	}
+	kept := lc.labels // a copy: the next read's choice must not change this one's
+	fold := func(l cappedLabel, v string) string { return kept[l].fold(v) }
+	return w.folded(fold), fold
+}
+
+// counterLabels is fold for the labels of the counters' staged records.
+func counterLabels(fold func(cappedLabel, string) string) func(state.Label, string) string {
+	return func(f state.Label, v string) string {
+		switch f {
+		case state.LabelProductType:
+			return fold(capProductType, v)
+		case state.LabelSender:
+			if v == "" { // the sender label is off
+				return v
+			}
+			return fold(capSender, v)
+		default:
+			return fold(capState, v)
+		}
+	}
+}
+
+var (
+	labelValuesDesc = newDesc("label_values",
+		"Distinct values of an upstream-valued label in the account's history window.",
+		[]string{labelAccount}, "label")
+	labelValuesFoldedDesc = newDesc("label_values_folded",
+		`Values of an upstream-valued label beyond its cap, whose series are summed into "other".`,
+		[]string{labelAccount}, "label")
+)
+
+// collectLabels emits what w saw of each capped label.
+func (w *window) collectLabels(ch chan<- prometheus.Metric, account string) {
+	e := emitter(ch)
+	for l, st := range w.labels {
+		e.gauge(labelValuesDesc, float64(st.values), account, cappedLabelNames[l])
+		e.gauge(labelValuesFoldedDesc, float64(st.folded), account, cappedLabelNames[l])
+	}
+}
