@@ -49,7 +49,7 @@ func Evolve(rs []Record, seed uint64, now time.Time) []Record {
 	}
 	for range 1 + rng.IntN(3) {
 		id += 1 + rng.Int64N(7)
-		rs = append(rs, generateOne(rng, id, now.Add(-time.Duration(rng.IntN(60))*time.Second), now))
+		rs = append(rs, generateOne(rng, id, now.Add(-time.Duration(rng.IntN(60))*time.Second), now, GenerateOptions{}))
 	}
 	return rs
 }

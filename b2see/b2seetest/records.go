@@ -117,6 +117,21 @@ var (
 // Generate returns n realistic records created over the days days before
 // now, in order of creation. The same arguments give the same records.
 func Generate(n int, seed uint64, now time.Time, days int) []Record {
+	return GenerateWith(n, seed, now, days, GenerateOptions{})
+}
+
+// GenerateOptions widen the vocabulary of generated records, for tests of
+// large accounts.
+type GenerateOptions struct {
+	// Senders, when positive, is the number of distinct sending users,
+	// named "Sender 00001" and so on, each as likely; 0 draws from the
+	// eight names of the vocabulary.
+	Senders int
+}
+
+// GenerateWith is Generate with o. With the zero GenerateOptions it gives
+// Generate's records.
+func GenerateWith(n int, seed uint64, now time.Time, days int, o GenerateOptions) []Record {
 	if n <= 0 {
 		return []Record{}
 	}
@@ -146,21 +161,51 @@ func Generate(n int, seed uint64, now time.Time, days int) []Record {
 	id := int64(1032005)
 	for i := range rs {
 		id += 1 + rng.Int64N(7)
-		rs[i] = generateOne(rng, id, created[i], now)
+		rs[i] = generateOne(rng, id, created[i], now, o)
 	}
 	return rs
 }
 
-func generateOne(rng *rand.Rand, id int64, created, now time.Time) Record {
-	clip := func(t time.Time) *time.Time {
+// chance reports true with probability p.
+func chance(rng *rand.Rand, p float64) bool { return rng.Float64() < p }
+
+// clipTo returns a function that gives a time no later than now, to the
+// second.
+func clipTo(now time.Time) func(time.Time) *time.Time {
+	return func(t time.Time) *time.Time {
 		if t.After(now) {
 			t = now
 		}
 		t = t.Truncate(time.Second)
 		return &t
 	}
-	pick := func(p float64) bool { return rng.Float64() < p }
+}
 
+// generateOne is one batch: created, then perhaps sent, watched and acted
+// on. The random draws come in a fixed order, so that a seed gives the
+// same records.
+func generateOne(rng *rand.Rand, id int64, created, now time.Time, o GenerateOptions) Record {
+	r := newRecord(rng, id, created, o)
+	if !chance(rng, 0.92) {
+		if chance(rng, 0.05) {
+			r.VideoPlayCount = 1 // a preview by the sender, as in the documented sample
+		}
+		return r
+	}
+	sent := created.Add(time.Duration(60+rng.IntN(14*60)) * time.Second)
+	if sent.After(now) {
+		return r
+	}
+	clip := clipTo(now)
+	r.DateSent = clip(sent)
+	if chance(rng, 0.75) {
+		addWatches(rng, &r, sent, now, clip)
+	}
+	return r
+}
+
+// pickProductType draws a product type by its weight.
+func pickProductType(rng *rand.Rand) (name, label string) {
 	pt := productTypes[len(productTypes)-1]
 	w := rng.IntN(100)
 	for _, p := range productTypes {
@@ -170,75 +215,78 @@ func generateOne(rng *rand.Rand, id int64, created, now time.Time) Record {
 		}
 		w -= p.weight
 	}
+	return pt.name, pt.label
+}
+
+// newRecord is a batch as created: who sends what to whom.
+func newRecord(rng *rand.Rand, id int64, created time.Time, o GenerateOptions) Record {
+	pt, label := pickProductType(rng)
+	var sender string
+	if o.Senders > 0 {
+		sender = fmt.Sprintf("Sender %05d", 1+rng.IntN(o.Senders))
+	} else {
+		sender = senders[rng.IntN(len(senders))]
+	}
 	r := Record{
 		BatchId:         id,
 		DateCreated:     created,
-		SendingUserName: senders[rng.IntN(len(senders))],
-		ProductType:     pt.name,
+		SendingUserName: sender,
+		ProductType:     pt,
 		// Registration marks with a Q prefix are never issued to ordinary
 		// cars, so these titles are recognisably fake.
-		Title: fmt.Sprintf("%s - %s Q%03d %c%c%c", pt.label, models[rng.IntN(len(models))],
+		Title: fmt.Sprintf("%s - %s Q%03d %c%c%c", label, models[rng.IntN(len(models))],
 			rng.IntN(1000), 'A'+rng.IntN(26), 'A'+rng.IntN(26), 'A'+rng.IntN(26)),
 	}
-	if pick(0.05) {
+	if chance(rng, 0.05) {
 		r.Title += " " // the documented sample has a trailing space
 	}
-	if pick(0.7) {
+	if chance(rng, 0.7) {
 		r.MarketingContactId = 100000 + rng.Int64N(900000)
 	}
-	if pick(0.9) {
+	if chance(rng, 0.9) {
 		r.RecipientEmail = fmt.Sprintf("customer%d@example.com", 1000+rng.IntN(9000))
 	}
-	if pick(0.85) {
+	if chance(rng, 0.85) {
 		// Ofcom reserves 07700 900000-900999 for drama: never a real number.
 		r.RecipientMobile = fmt.Sprintf("+447700900%03d", rng.IntN(1000))
 	}
-
-	if !pick(0.92) {
-		if pick(0.05) {
-			r.VideoPlayCount = 1 // a preview by the sender, as in the documented sample
-		}
-		return r
-	}
-	sent := created.Add(time.Duration(60+rng.IntN(14*60)) * time.Second)
-	if sent.After(now) {
-		return r
-	}
-	r.DateSent = clip(sent)
-
-	if pick(0.75) {
-		// Most customers watch within the hour, some days later.
-		delay := time.Duration(rng.ExpFloat64() * float64(6*time.Hour))
-		delay = min(delay+time.Minute, 5*24*time.Hour)
-		first := sent.Add(delay)
-		if !first.After(now) {
-			r.LandingPageFirstWatched = clip(first)
-			r.LandingPageWatchCount = 1
-			for r.LandingPageWatchCount < 12 && pick(0.45) {
-				r.LandingPageWatchCount++
-			}
-			last := first
-			if r.LandingPageWatchCount > 1 {
-				last = first.Add(time.Duration(rng.ExpFloat64() * float64(24*time.Hour)))
-			}
-			r.LandingPageLastWatched = clip(last)
-			r.VideoPlayCount = r.LandingPageWatchCount + rng.IntN(r.LandingPageWatchCount+1)
-			if pick(0.1) {
-				r.VideoPlayCount = r.LandingPageWatchCount - 1 // watched the page, not the video
-			}
-			for pick(0.35) && r.ImageLinkClicks < 9 {
-				r.ImageLinkClicks++
-			}
-			if pick(0.05) {
-				r.FacebookClicks = 1 + rng.IntN(2)
-			}
-			if pick(0.08) {
-				r.GoogleClicks = 1 + rng.IntN(2)
-			}
-			addAction(rng, &r, first, clip)
-		}
-	}
 	return r
+}
+
+// addWatches makes the sent batch r watched, perhaps clicked and acted on.
+func addWatches(rng *rand.Rand, r *Record, sent, now time.Time, clip func(time.Time) *time.Time) {
+	pick := func(p float64) bool { return chance(rng, p) }
+	// Most customers watch within the hour, some days later.
+	delay := time.Duration(rng.ExpFloat64() * float64(6*time.Hour))
+	delay = min(delay+time.Minute, 5*24*time.Hour)
+	first := sent.Add(delay)
+	if first.After(now) {
+		return
+	}
+	r.LandingPageFirstWatched = clip(first)
+	r.LandingPageWatchCount = 1
+	for r.LandingPageWatchCount < 12 && pick(0.45) {
+		r.LandingPageWatchCount++
+	}
+	last := first
+	if r.LandingPageWatchCount > 1 {
+		last = first.Add(time.Duration(rng.ExpFloat64() * float64(24*time.Hour)))
+	}
+	r.LandingPageLastWatched = clip(last)
+	r.VideoPlayCount = r.LandingPageWatchCount + rng.IntN(r.LandingPageWatchCount+1)
+	if pick(0.1) {
+		r.VideoPlayCount = r.LandingPageWatchCount - 1 // watched the page, not the video
+	}
+	for pick(0.35) && r.ImageLinkClicks < 9 {
+		r.ImageLinkClicks++
+	}
+	if pick(0.05) {
+		r.FacebookClicks = 1 + rng.IntN(2)
+	}
+	if pick(0.08) {
+		r.GoogleClicks = 1 + rng.IntN(2)
+	}
+	addAction(rng, r, first, clip)
 }
 
 func addAction(rng *rand.Rand, r *Record, watched time.Time, clip func(time.Time) *time.Time) {

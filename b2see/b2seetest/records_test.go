@@ -265,3 +265,28 @@ func TestEvolveOnlyGrows(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateManySenders: with Senders set, the records are spread over
+// that many distinct sending users, and nothing else changes.
+func TestGenerateManySenders(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	rs := b2seetest.GenerateWith(20_000, 3, now, 30, b2seetest.GenerateOptions{Senders: 500})
+	distinct := map[string]bool{}
+	for _, r := range rs {
+		if !strings.HasPrefix(r.SendingUserName, "Sender ") {
+			t.Fatalf("sender %q is not one of the generated names", r.SendingUserName)
+		}
+		distinct[r.SendingUserName] = true
+	}
+	if len(distinct) != 500 {
+		t.Errorf("%d distinct senders, want 500", len(distinct))
+	}
+	plain := b2seetest.Generate(20_000, 3, now, 30)
+	for i := range plain {
+		a, b := plain[i], rs[i]
+		a.SendingUserName, b.SendingUserName = "", ""
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("record %d differs beyond its sender:\n%+v\n%+v", i, a, b)
+		}
+	}
+}
