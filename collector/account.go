@@ -273,6 +273,7 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 	a.mu.Unlock()
 	start := a.now()
 	w := newWindow(opts.SenderLabel)
+	w.pre = a.caps.begin()
 	var counting *state.Staged
 	if opts.Counters != nil {
 		counting = opts.Counters.Begin()

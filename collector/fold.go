@@ -1,6 +1,7 @@
 package collector
 
-// valueCounts are the batches in w per value of each capped label.
+// valueCounts are the batches in w per value of each capped label: the
+// prefold's counts for the labels it folded, else from the series.
 func (w *window) valueCounts() [numCapped]map[string]int64 {
 	var c [numCapped]map[string]int64
 	for l := range c {
@@ -19,6 +20,13 @@ func (w *window) valueCounts() [numCapped]map[string]int64 {
 		}
 		for rating, n := range s.ratings {
 			c[capRating][rating] += n
+		}
+	}
+	if w.pre != nil {
+		for l, pc := range w.pre.counts {
+			if pc != nil {
+				c[l] = pc
+			}
 		}
 	}
 	return c

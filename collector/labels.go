@@ -171,33 +171,89 @@ type labelCaps struct {
 	labels [numCapped]valueCap
 }
 
+// prefold is the choice of the last read, applied to the records of the
+// next as they come, so that a label with many values costs a count per
+// value rather than series per value. Its counts are what the next choice
+// is made from.
+type prefold struct {
+	kept   [numCapped]map[string]bool  // nil for a label the last read did not fold
+	counts [numCapped]map[string]int64 // batches per value, for the labels folded
+}
+
+// begin returns the prefold of the next read, nil when the last read
+// folded nothing.
+func (lc *labelCaps) begin() *prefold {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	var p *prefold
+	for l := range numCapped {
+		if k := lc.labels[l].kept; k != nil {
+			if p == nil {
+				p = &prefold{}
+			}
+			p.kept[l], p.counts[l] = k, map[string]int64{}
+		}
+	}
+	return p
+}
+
+// value is v of label l as the record is aggregated, counting it.
+func (p *prefold) value(l cappedLabel, v string) string {
+	if p == nil || p.kept[l] == nil {
+		return v
+	}
+	p.counts[l][v]++
+	if p.kept[l][v] {
+		return v
+	}
+	return overflowValue
+}
+
 // apply chooses the values each label of w keeps under caps, logging when
 // an account starts to fold a label, and returns w with the others summed
 // into overflowValue, and the mapping of values for the counters (nil when
-// nothing is folded).
+// nothing is folded). A label the read already folded on the way (see
+// prefold) can only lose kept values on this read: a value that enters
+// the top ones gets its own series from the next read on.
 func (lc *labelCaps) apply(w *window, caps LabelCaps, logger *slog.Logger) (*window, func(cappedLabel, string) string) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	counts := w.valueCounts()
+	var eff [numCapped]map[string]bool // the values kept on this read; nil keeps all
 	any := false
 	for l := range numCapped {
 		c := &lc.labels[l]
-		folded := c.choose(counts[l], caps.of(l))
-		w.labels[l] = labelStat{values: len(counts[l]), folded: folded}
-		if folded > 0 {
-			any = true
-			if !c.folding {
-				logger.Info(`label values beyond the cap are summed into "other"`, "label", cappedLabelNames[l],
-					"values", len(counts[l]), "cap", caps.of(l))
+		c.choose(counts[l], caps.of(l))
+		eff[l] = c.kept
+		if w.pre != nil && w.pre.kept[l] != nil {
+			eff[l] = map[string]bool{}
+			for v := range w.pre.kept[l] {
+				if _, seen := counts[l][v]; seen && (c.kept == nil || c.kept[v]) {
+					eff[l][v] = true
+				}
 			}
+		}
+		folded := 0
+		if eff[l] != nil {
+			folded = len(counts[l]) - len(eff[l])
+			any = true
+		}
+		w.labels[l] = labelStat{values: len(counts[l]), folded: folded}
+		if folded > 0 && !c.folding {
+			logger.Info(`label values beyond the cap are summed into "other"`, "label", cappedLabelNames[l],
+				"values", len(counts[l]), "cap", caps.of(l))
 		}
 		c.folding = folded > 0
 	}
 	if !any {
 		return w, nil
 	}
-	kept := lc.labels // a copy: the next read's choice must not change this one's
-	fold := func(l cappedLabel, v string) string { return kept[l].fold(v) }
+	fold := func(l cappedLabel, v string) string {
+		if eff[l] == nil || eff[l][v] {
+			return v
+		}
+		return overflowValue
+	}
 	return w.folded(fold), fold
 }
 

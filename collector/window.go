@@ -45,6 +45,7 @@ type window struct {
 	records int // records in the answer, duplicates included
 	senders bool
 	labels  [numCapped]labelStat // the values seen of each label, and folded
+	pre     *prefold             // the last read's choice of kept values; nil for none
 
 	lastKey   seriesKey
 	lastStats *seriesStats
@@ -68,9 +69,9 @@ func (w *window) add(b *b2see.Record) bool {
 		}
 		w.seen[b.ID] = struct{}{}
 	}
-	key := seriesKey{productType: labelValue(b.ProductType)}
+	key := seriesKey{productType: w.pre.value(capProductType, labelValue(b.ProductType))}
 	if w.senders {
-		key.sender = labelValue(b.SendingUserName)
+		key.sender = w.pre.value(capSender, labelValue(b.SendingUserName))
 	}
 	s := w.lastStats
 	if s == nil || key != w.lastKey {
@@ -94,6 +95,7 @@ func (w *window) add(b *b2see.Record) bool {
 	s.clicks[1] = addCount(s.clicks[1], b.FacebookClicks)
 	s.clicks[2] = addCount(s.clicks[2], b.GoogleClicks)
 	if state := optionalValue(b.CustomerActionState); state != "" {
+		state = w.pre.value(capState, state)
 		if s.actions == nil {
 			s.actions = map[string]*countValue{}
 		}
@@ -106,6 +108,7 @@ func (w *window) add(b *b2see.Record) bool {
 		cv.value = addValue(cv.value, b.CustomerActionPrice)
 	}
 	if outcome := optionalValue(b.CustomerActionPaymentOutcome); outcome != "" {
+		outcome = w.pre.value(capOutcome, outcome)
 		if s.outcomes == nil {
 			s.outcomes = map[string]int64{}
 		}
@@ -115,7 +118,7 @@ func (w *window) add(b *b2see.Record) bool {
 		if s.ratings == nil {
 			s.ratings = map[string]int64{}
 		}
-		s.ratings[ratingLabel(b.CustomerRating)]++
+		s.ratings[w.pre.value(capRating, ratingLabel(b.CustomerRating))]++
 	}
 	if !b.LandingPageFirstWatched.IsZero() {
 		start := b.DateSent
