@@ -1,7 +1,7 @@
 package collector
 
 // valueCounts are the batches in w per value of each capped label: the
-// prefold's counts for the labels it folded, else from the series.
+// prefold's tallies for the labels it folded, else from the series.
 func (w *window) valueCounts() [numCapped]map[string]int64 {
 	var c [numCapped]map[string]int64
 	for l := range c {
@@ -23,9 +23,9 @@ func (w *window) valueCounts() [numCapped]map[string]int64 {
 		}
 	}
 	if w.pre != nil {
-		for l, pc := range w.pre.counts {
-			if pc != nil {
-				c[l] = pc
+		for l, t := range w.pre.tallies {
+			if t != nil {
+				c[l] = t.counts()
 			}
 		}
 	}
