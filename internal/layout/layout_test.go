@@ -18,9 +18,9 @@ const maxLines = 80
 // now. The list only shrinks: one that grows or gets short enough fails
 // the test, so that the entry goes.
 var tooLong = map[string]int{
-	"b2see/decode.go numScan":                96,
-	"b2see/decode.go Decoder.value":          87,
-	"b2see/decode.go Decoder.skipValue":      84,
+	"b2see/decode.go numScan":           96,
+	"b2see/decode.go Decoder.value":     87,
+	"b2see/decode.go Decoder.skipValue": 84,
 }
 
 // moduleRoot is the directory of go.mod, two levels up.
