@@ -284,14 +284,15 @@ func (p *prefold) value(l cappedLabel, v string) string {
 // an account starts to fold a label, and returns w with the others summed
 // into overflowValue, and the mapping of values for the counters (nil when
 // nothing is folded). A label the read already folded on the way (see
-// prefold) can only lose kept values on this read: a value that enters
-// the top ones gets its own series from the next read on.
+// prefold) keeps the last read's choice on this one: values enter and
+// leave the kept ones from the next read on, so that no read shows a value
+// gone before the one that takes its place.
 func (lc *labelCaps) apply(w *window, caps LabelCaps, logger *slog.Logger) (*window, func(cappedLabel, string) string) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	counts := w.valueCounts()
 	var eff [numCapped]map[string]bool // the values kept on this read; nil keeps all
-	any := false
+	any, refold := false, false // refold: w has series of values this read folds
 	for l := range numCapped {
 		c := &lc.labels[l]
 		c.choose(counts[l], caps.of(l))
@@ -299,10 +300,12 @@ func (lc *labelCaps) apply(w *window, caps LabelCaps, logger *slog.Logger) (*win
 		if w.pre != nil && w.pre.kept[l] != nil {
 			eff[l] = map[string]bool{}
 			for v := range w.pre.kept[l] {
-				if _, seen := counts[l][v]; seen && (c.kept == nil || c.kept[v]) {
+				if _, seen := counts[l][v]; seen {
 					eff[l][v] = true
 				}
 			}
+		} else if c.kept != nil {
+			refold = true
 		}
 		folded := 0
 		if eff[l] != nil {
@@ -331,7 +334,10 @@ func (lc *labelCaps) apply(w *window, caps LabelCaps, logger *slog.Logger) (*win
 		}
 		return overflowValue
 	}
-	return w.folded(fold), fold
+	if refold {
+		w = w.folded(fold)
+	}
+	return w, fold
 }
 
 // counterLabels is fold for the labels of the counters' staged records.

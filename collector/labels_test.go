@@ -273,3 +273,32 @@ func TestSeriesLimitWithholds(t *testing.T) {
 		t.Errorf("the end of withholding is not logged:\n%s", log.String())
 	}
 }
+
+// TestFoldingSwapsWithoutAGap: values near the edge do not flap; when an
+// outsider does beat the weakest kept value, the two swap from one read
+// to the next, and no read shows both folded.
+func TestFoldingSwapsWithoutAGap(t *testing.T) {
+	src := &memSource{}
+	acc := newTestAccount(src, func(o *AccountOptions) { o.Caps = LabelCaps{Senders: 1} })
+	type want struct{ ann, bea, other float64 }
+	for i, tt := range []struct {
+		ann, bea int
+		want     want
+	}{
+		{10, 9, want{10, 0, 9}},   // the first read chooses at once
+		{10, 11, want{10, 0, 11}}, // bea ahead, not by the margin
+		{9, 10, want{9, 0, 10}},
+		{10, 20, want{10, 0, 20}}, // bea beats the margin: the choice changes for the next read
+		{10, 20, want{0, 20, 10}},
+		{10, 20, want{0, 20, 10}},
+	} {
+		src.set(append(senderBatches(1, "ann", tt.ann), senderBatches(1000, "bea", tt.bea)...), nil)
+		got := gather(t, collectorFor(acc))
+		g := want{got["b2see_window_batches,product_type=svc,sender=ann"], got["b2see_window_batches,product_type=svc,sender=bea"],
+			got["b2see_window_batches,product_type=svc,sender=other"]}
+		if g != tt.want || got["b2see_label_values_folded,label=sender"] != 1 {
+			t.Errorf("read %d (ann %d, bea %d): ann, bea, other = %v, %v folded; want %v, 1", i+1, tt.ann, tt.bea, g,
+				got["b2see_label_values_folded,label=sender"], tt.want)
+		}
+	}
+}
