@@ -288,7 +288,7 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 			return nil
 		}
 		if counting != nil {
-			observation(counting.Next(), b, opts.SenderLabel)
+			observation(counting.Next(), b, w.lastKey)
 		}
 		if status != nil {
 			r := listedBatch{id: b.ID}

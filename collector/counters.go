@@ -41,12 +41,14 @@ var counterDescs = []*prometheus.Desc{
 	stateLastSaveDesc, stateLastSaveSuccessfulDesc, stateSaveFailuresDesc,
 }
 
-// observation is what the counters take of a record, under the series
-// labels of the window gauges.
-func observation(o *state.Observation, b *b2see.Record, senders bool) {
+// observation is what the counters take of a record, under key, the
+// series labels the window gave it. Its action state is the upstream's
+// (cleaned, not folded): whether a batch entered a state is told from it.
+func observation(o *state.Observation, b *b2see.Record, key seriesKey) {
 	*o = state.Observation{
 		ID:          b.ID,
-		ProductType: labelValue(b.ProductType),
+		ProductType: key.productType,
+		Sender:      key.sender,
 		Created:     b.DateCreated,
 		Counts: state.Counts{
 			state.Watches:        b.LandingPageWatchCount,
@@ -57,9 +59,6 @@ func observation(o *state.Observation, b *b2see.Record, senders bool) {
 		},
 		ActionState: optionalValue(b.CustomerActionState),
 		ActionPrice: b.CustomerActionPrice,
-	}
-	if senders {
-		o.Sender = labelValue(b.SendingUserName)
 	}
 }
 
