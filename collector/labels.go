@@ -292,7 +292,7 @@ func (lc *labelCaps) apply(w *window, caps LabelCaps, logger *slog.Logger) (*win
 	defer lc.mu.Unlock()
 	counts := w.valueCounts()
 	var eff [numCapped]map[string]bool // the values kept on this read; nil keeps all
-	any, refold := false, false // refold: w has series of values this read folds
+	any, refold := false, false        // refold: w has series of values this read folds
 	for l := range numCapped {
 		c := &lc.labels[l]
 		c.choose(counts[l], caps.of(l))
