@@ -106,3 +106,18 @@ func TestSettingsFromFile(t *testing.T) {
 		t.Errorf("an account that is no mapping: %v, want %s", err, want)
 	}
 }
+
+// TestLimitZeroIsAChoice: a cap of 0 from the flags (no cap) is what an
+// account that leaves it out gets, not the default cap.
+func TestLimitZeroIsAChoice(t *testing.T) {
+	d := DefaultSettings()
+	d.MaxSenders, d.MaxSeries = 0, 0
+	c, err := Parse([]byte("accounts: [{name: n, customer_id: '1', api_key_env: B2SEE_NORTH_KEY}]"),
+		Options{Defaults: d, LookupEnv: lookupTestEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Accounts[0].Settings; s.MaxSenders != 0 || s.MaxSeries != 0 || s.MaxRatings != DefaultMaxValues {
+		t.Errorf("caps %d, %d, %d; want 0, 0 and %d", s.MaxSenders, s.MaxSeries, s.MaxRatings, DefaultMaxValues)
+	}
+}
