@@ -55,6 +55,11 @@ func accountOptions(a *config.Account, userAgent string, logger *slog.Logger) (c
 		SenderLabel: a.SenderLabel,
 		MinInterval: time.Duration(a.MinInterval),
 		Logger:      logger,
+		Caps: collector.LabelCaps{
+			ProductTypes: int(a.MaxProductTypes), Senders: int(a.MaxSenders), ActionStates: int(a.MaxActionStates),
+			PaymentOutcomes: int(a.MaxPaymentOutcomes), Ratings: int(a.MaxRatings),
+		},
+		MaxSeries: int(a.MaxSeries),
 	}
 	if a.Batches != nil {
 		var batchesClient *http.Client

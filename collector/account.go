@@ -47,6 +47,13 @@ type AccountOptions struct {
 	// Status, when set, looks up the status of the window's batches in the
 	// batches API; nil leaves the status metrics out.
 	Status *StatusOptions
+	// Caps bound the values of each upstream-valued label; the zero value
+	// caps none.
+	Caps LabelCaps
+	// MaxSeries, when positive, is the most engagement series (window
+	// gauges and counters) served for the account: past it they are
+	// withheld.
+	MaxSeries int
 }
 
 // DefaultTimeout bounds a read of the upstream when AccountOptions.Timeout
@@ -68,6 +75,7 @@ type Account struct {
 	mu          sync.Mutex
 	opts        AccountOptions // Reconfigure replaces them
 	flight      *flight        // the read in flight; nil when none
+	caps        labelCaps      // the label values kept, from read to read
 	logger      *slog.Logger
 	status      *statusTracker // nil when status tracking is off
 	last        *window        // last successful read
@@ -77,6 +85,7 @@ type Account struct {
 	retryAt     time.Time     // no upstream call before, after a 429
 	failing     failure.Latch // the failure last logged at warning level
 	scrapeErrs  map[string]uint64
+	withholding bool // engagement series are withheld for too many
 	requests    map[requestKey]uint64
 	durations   map[string]*histogram
 }
@@ -260,10 +269,11 @@ func reason(err error) string {
 // lookups that no scrape would wait for are left for the next read.
 func (a *Account) read(ctx context.Context, f *flight) *readResult {
 	a.mu.Lock()
-	opts := a.opts // Reconfigure may change them meanwhile
+	opts, logger := a.opts, a.logger // Reconfigure may change them meanwhile
 	a.mu.Unlock()
 	start := a.now()
 	w := newWindow(opts.SenderLabel)
+	w.pre = a.caps.begin()
 	var counting *state.Staged
 	if opts.Counters != nil {
 		counting = opts.Counters.Begin()
@@ -278,7 +288,7 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 			return nil
 		}
 		if counting != nil {
-			observation(counting.Next(), b, opts.SenderLabel)
+			observation(counting.Next(), b, w.lastKey)
 		}
 		if status != nil {
 			r := listedBatch{id: b.ID}
@@ -290,6 +300,13 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 		return nil
 	})
 	took := a.now().Sub(start)
+	if err == nil {
+		var fold func(cappedLabel, string) string
+		w, fold = a.caps.apply(w, opts.Caps, logger)
+		if counting != nil && fold != nil {
+			counting.MapLabels(counterLabels(fold))
+		}
+	}
 	if counting != nil {
 		// Only a whole answer counts: a partial one would see batches
 		// vanish and counts stop short.
@@ -399,8 +416,12 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 		e.gauge(lastSuccessDesc, float64(lastSuccess.UnixNano())/1e9, name)
 		e.gauge(dataAgeDesc, max(a.now().Sub(lastSuccess).Seconds(), 0), name)
 	}
+	totals, withheld := a.engagement(win)
 	if win != nil {
-		win.collect(ch, name)
+		if !withheld {
+			win.collect(ch, name)
+		}
+		win.collectLabels(ch, name)
 	}
 
 	// Copy under the lock, send after it: a slow reader of ch must not hold
@@ -429,7 +450,7 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 
 	if counters != nil {
 		// Also when the scrape failed: counters must not vanish.
-		collectCounters(ch, counters, name)
+		collectCounters(ch, counters, totals, name)
 	}
 	if status != nil {
 		status.collect(ch, name, a.now())
@@ -441,7 +462,7 @@ func (a *Account) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 var scrapeErrorReasons = []string{
 	b2see.ReasonMisconfigured, b2see.ReasonUnauthorized, b2see.ReasonRateLimited,
 	b2see.ReasonUpstreamError, b2see.ReasonTimeout, b2see.ReasonBadBody,
-	b2see.ReasonTooLarge, b2see.ReasonNetwork, b2see.ReasonRedirect,
+	b2see.ReasonTooLarge, b2see.ReasonNetwork, b2see.ReasonRedirect, reasonTooManySeries,
 }
 
 var requestDurationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}

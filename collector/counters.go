@@ -41,12 +41,14 @@ var counterDescs = []*prometheus.Desc{
 	stateLastSaveDesc, stateLastSaveSuccessfulDesc, stateSaveFailuresDesc,
 }
 
-// observation is what the counters take of a record, under the series
-// labels of the window gauges.
-func observation(o *state.Observation, b *b2see.Record, senders bool) {
+// observation is what the counters take of a record, under key, the
+// series labels the window gave it. Its action state is the upstream's
+// (cleaned, not folded): whether a batch entered a state is told from it.
+func observation(o *state.Observation, b *b2see.Record, key seriesKey) {
 	*o = state.Observation{
 		ID:          b.ID,
-		ProductType: labelValue(b.ProductType),
+		ProductType: key.productType,
+		Sender:      key.sender,
 		Created:     b.DateCreated,
 		Counts: state.Counts{
 			state.Watches:        b.LandingPageWatchCount,
@@ -55,11 +57,8 @@ func observation(o *state.Observation, b *b2see.Record, senders bool) {
 			state.FacebookClicks: b.FacebookClicks,
 			state.GoogleClicks:   b.GoogleClicks,
 		},
-		ActionState: b.CustomerActionState,
+		ActionState: optionalValue(b.CustomerActionState),
 		ActionPrice: b.CustomerActionPrice,
-	}
-	if senders {
-		o.Sender = labelValue(b.SendingUserName)
 	}
 }
 
@@ -67,16 +66,17 @@ func observation(o *state.Observation, b *b2see.Record, senders bool) {
 // of linkNames.
 var linkCounts = [len(linkNames)]int{state.ImageClicks, state.FacebookClicks, state.GoogleClicks}
 
-// collectCounters emits the counters of tr for account. Those of the
-// batch records have counted since counting started, when that is known;
-// save failures since the tracker was opened.
-func collectCounters(ch chan<- prometheus.Metric, tr *state.Tracker, account string) {
+// collectCounters emits the counters of tr for account, those of the batch
+// records from totals (none when they are withheld). Those have counted
+// since counting started, when that is known; save failures since the
+// tracker was opened.
+func collectCounters(ch chan<- prometheus.Metric, tr *state.Tracker, totals []state.SeriesTotals, account string) {
 	st := tr.Status()
 	e := emitter(ch)
 	count := func(d *prometheus.Desc, v float64, labels ...string) {
 		e.counter(d, v, st.Started, labels...)
 	}
-	for _, s := range tr.Totals() {
+	for _, s := range totals {
 		count(batchesCreatedDesc, float64(s.Created), account, s.ProductType, s.Sender)
 		count(landingPageWatchesTotalDesc, float64(s.Counts[state.Watches]), account, s.ProductType, s.Sender)
 		count(videoPlaysTotalDesc, float64(s.Counts[state.Plays]), account, s.ProductType, s.Sender)

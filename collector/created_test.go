@@ -110,7 +110,7 @@ func createdOf(typ dto.MetricType, m *dto.Metric) (time.Time, bool) {
 func TestNoCreatedTimestampWhenUnknown(t *testing.T) {
 	tr := state.Open(state.Options{Account: "north"}) // in memory, no starting point yet
 	ch := make(chan prometheus.Metric, 16)
-	collectCounters(ch, tr, "north")
+	collectCounters(ch, tr, tr.Totals(), "north")
 	close(ch)
 	n := 0
 	for m := range ch {

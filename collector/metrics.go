@@ -196,6 +196,6 @@ var allDescs = append([]*prometheus.Desc{
 	upstreamRequestsDesc, upstreamDurationDesc,
 	batchesDesc, batchesSentDesc, batchesWatchedDesc, landingPageWatchesDesc, videoPlaysDesc,
 	linkClicksDesc, customerActionsDesc, customerActionValueDesc, paymentOutcomesDesc, ratingsDesc,
-	timeToFirstWatchDesc,
+	timeToFirstWatchDesc, labelValuesDesc, labelValuesFoldedDesc,
 	batchStatusDesc, batchesTimedOutDesc, batchFailuresDesc, batchTimeoutsDesc, batchStatusPendingLookupsDesc,
 }, counterDescs...)

@@ -204,7 +204,7 @@ type statusTracker struct {
 	unasked  int           // lookups the last round did not get an answer to
 	dirty    bool          // mem changed since the last save
 	failing  failure.Latch // the lookup failure last logged at warning level
-	unmapped map[int32]bool
+	unmapped unmappedCodes
 	retryAt  time.Time     // no lookup before, after a 429 with Retry-After
 	refs     []listedBatch // kept between reads, for takeRefs
 
@@ -220,7 +220,6 @@ func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.T
 		now:         now,
 		count:       count,
 		mem:         newStatusMemory(),
-		unmapped:    map[int32]bool{},
 		fresh:       true,
 	}
 	if t.concurrency <= 0 {
@@ -512,9 +511,8 @@ func (t *statusTracker) takeAnswer(id int64, st b2see.BatchStatus) {
 			e.flags |= flagTimedOutCounted
 		}
 	}
-	if _, ok := t.statuses[int(code)]; !ok && !t.unmapped[code] {
-		t.unmapped[code] = true
-		t.logger.Warn("the batches API answered a status code with no configured meaning; it is exported as its number, phase unknown", "code", code)
+	if _, ok := t.statuses[int(code)]; !ok {
+		t.unmapped.note(code, t.logger)
 	}
 	if e.phase == phaseFailed && e.flags&flagFailedCounted == 0 {
 		e.flags |= flagFailedCounted
@@ -608,8 +606,12 @@ func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now
 		for _, m := range t.statuses {
 			counts[statusLabels{m.Name, m.Phase}] += 0
 		}
+		t.unmapped.choose(byCode, t.statuses)
 		for _, c := range byCode {
 			m := t.mapping(c.code)
+			if _, ok := t.statuses[int(c.code)]; !ok {
+				m.Name = t.unmapped.shown.fold(m.Name)
+			}
 			counts[statusLabels{m.Name, m.Phase}] += c.n
 		}
 	}

@@ -21,9 +21,10 @@ import (
 )
 
 // TestUnfitLabelValueIsLeftOutNotPanicked: a label value that is not
-// UTF-8, which the upstream's decoder never yields, must not crash the
-// scrape: the metrics it would label are left out and reported, and the
-// page is served with all the others.
+// UTF-8 must not crash the scrape. One from the upstream is made fit
+// (its bad bytes replaced) and served; should one reach a metric anyway,
+// the metric is an invalid one that the registry leaves out and reports,
+// and the page is served with all the others.
 func TestUnfitLabelValueIsLeftOutNotPanicked(t *testing.T) {
 	batches := testBatches()
 	bad := batches[0]
@@ -31,7 +32,7 @@ func TestUnfitLabelValueIsLeftOutNotPanicked(t *testing.T) {
 	src := &memSource{batches: append(batches, bad)}
 	acc := newTestAccount(src, func(o *AccountOptions) { o.Counters = state.Open(state.Options{Account: "north"}) })
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectorFor(acc))
+	reg.MustRegister(collectorFor(acc), unfitCollector{})
 	logger, log := testlog.Logger()
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,
@@ -50,18 +51,29 @@ func TestUnfitLabelValueIsLeftOutNotPanicked(t *testing.T) {
 			`b2see_up{account="north"} 1`,
 			`b2see_window_batches{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 2`,
 			`b2see_batches_created_total{account="north",product_type="aftersales_via_portal",sender="Rory Walsh"} 0`,
+			"b2see_window_batches{account=\"north\",product_type=\"bad\ufffd\",sender=\"Rory Walsh\"} 1", // a run of bad bytes is one U+FFFD
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("the page lacks %s:\n%s", want, body)
 			}
 		}
-		if strings.Contains(body, "bad\xff") {
-			t.Error("the page holds the label value that is not UTF-8")
+		if strings.Contains(body, "\xff") {
+			t.Error("the page holds a label value that is not UTF-8")
 		}
 	}
 	if !strings.Contains(log.String(), "not valid UTF-8") {
 		t.Errorf("the unfit metrics are not reported:\n%s", log.String())
 	}
+}
+
+// unfitCollector emits a metric whose label value is not UTF-8, through
+// constMetric, as if one had slipped past labelValue.
+type unfitCollector struct{}
+
+func (unfitCollector) Describe(chan<- *prometheus.Desc) {} // unchecked
+
+func (unfitCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- constMetric(batchesDesc, prometheus.GaugeValue, 1, "south", "bad\xff", "x")
 }
 
 // TestStatusOversizedMemoryIsNotRead: a file far larger than a memory can

@@ -44,6 +44,8 @@ type window struct {
 	seen    map[int64]struct{}
 	records int // records in the answer, duplicates included
 	senders bool
+	labels  [numCapped]labelStat // the values seen of each label, and folded
+	pre     *prefold             // the last read's choice of kept values; nil for none
 
 	lastKey   seriesKey
 	lastStats *seriesStats
@@ -58,14 +60,6 @@ func newWindow(senders bool) *window {
 	}
 }
 
-// labelValue makes an upstream string fit to be a label value.
-func labelValue(s string) string {
-	if s == "" {
-		return unknownValue
-	}
-	return s
-}
-
 // add counts one record. It reports false for a batch already counted.
 func (w *window) add(b *b2see.Record) bool {
 	w.records++
@@ -75,9 +69,9 @@ func (w *window) add(b *b2see.Record) bool {
 		}
 		w.seen[b.ID] = struct{}{}
 	}
-	key := seriesKey{productType: labelValue(b.ProductType)}
+	key := seriesKey{productType: w.pre.value(capProductType, labelValue(b.ProductType))}
 	if w.senders {
-		key.sender = labelValue(b.SendingUserName)
+		key.sender = w.pre.value(capSender, labelValue(b.SendingUserName))
 	}
 	s := w.lastStats
 	if s == nil || key != w.lastKey {
@@ -100,29 +94,31 @@ func (w *window) add(b *b2see.Record) bool {
 	s.clicks[0] = addCount(s.clicks[0], b.ImageLinkClicks)
 	s.clicks[1] = addCount(s.clicks[1], b.FacebookClicks)
 	s.clicks[2] = addCount(s.clicks[2], b.GoogleClicks)
-	if b.CustomerActionState != "" {
+	if state := optionalValue(b.CustomerActionState); state != "" {
+		state = w.pre.value(capState, state)
 		if s.actions == nil {
 			s.actions = map[string]*countValue{}
 		}
-		cv := s.actions[b.CustomerActionState]
+		cv := s.actions[state]
 		if cv == nil {
 			cv = &countValue{}
-			s.actions[b.CustomerActionState] = cv
+			s.actions[state] = cv
 		}
 		cv.count++
 		cv.value = addValue(cv.value, b.CustomerActionPrice)
 	}
-	if b.CustomerActionPaymentOutcome != "" {
+	if outcome := optionalValue(b.CustomerActionPaymentOutcome); outcome != "" {
+		outcome = w.pre.value(capOutcome, outcome)
 		if s.outcomes == nil {
 			s.outcomes = map[string]int64{}
 		}
-		s.outcomes[b.CustomerActionPaymentOutcome]++
+		s.outcomes[outcome]++
 	}
 	if b.HasRating {
 		if s.ratings == nil {
 			s.ratings = map[string]int64{}
 		}
-		s.ratings[ratingLabel(b.CustomerRating)]++
+		s.ratings[w.pre.value(capRating, ratingLabel(b.CustomerRating))]++
 	}
 	if !b.LandingPageFirstWatched.IsZero() {
 		start := b.DateSent

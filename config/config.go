@@ -240,6 +240,9 @@ func (a *Account) validate(allowInline bool) error {
 	if a.MaxBodySize < 1 {
 		return errors.New("max_body_size must be at least 1 byte")
 	}
+	if err := a.checkLimits(); err != nil {
+		return err
+	}
 	if err := a.HTTPClientConfig.Validate(); err != nil {
 		return fmt.Errorf("http_client_config: %w", err)
 	}

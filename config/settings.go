@@ -27,7 +27,31 @@ type Settings struct {
 	SenderLabel   bool             `yaml:"sender_label" flag:"b2see.sender-label" help:"Label engagement series with the sending user. Turn off (--no-b2see.sender-label) for accounts with very many senders."`
 	MinInterval   model.Duration   `yaml:"min_interval" flag:"b2see.min-interval" help:"Least time between two reads of an account's upstream; scrapes within it are served from the last result. 0 reads on every scrape." file:"a duration such as 30s or 5m"`
 	MaxBodySize   units.Base2Bytes `yaml:"max_body_size" flag:"b2see.max-body-size" help:"Largest answer of the Batch Data API to read, after decompression." file:"a size such as 512MiB or 1GiB"`
+
+	// The caps on the values of each upstream-valued label: beyond them the
+	// values with the most batches in the window keep their series and the
+	// others are summed into "other".
+	MaxSenders         Limit `yaml:"max_senders" flag:"b2see.max-senders" help:"Most senders with series of their own; the others are summed into sender=\"other\". 0 for no cap."`
+	MaxProductTypes    Limit `yaml:"max_product_types" flag:"b2see.max-product-types" help:"Most product types with series of their own; the others are summed into product_type=\"other\". 0 for no cap."`
+	MaxActionStates    Limit `yaml:"max_action_states" flag:"b2see.max-action-states" help:"Most customer action states with series of their own; the others are summed into state=\"other\". 0 for no cap."`
+	MaxPaymentOutcomes Limit `yaml:"max_payment_outcomes" flag:"b2see.max-payment-outcomes" help:"Most payment outcomes with series of their own; the others are summed into outcome=\"other\". 0 for no cap."`
+	MaxRatings         Limit `yaml:"max_ratings" flag:"b2see.max-ratings" help:"Most ratings with series of their own; the others are summed into rating=\"other\". 0 for no cap."`
+	// MaxSeries is the last guard: past it the account's engagement series
+	// are withheld.
+	MaxSeries Limit `yaml:"max_series" flag:"b2see.max-series" help:"Most engagement series (window gauges and counters) served for an account; past it they are withheld, and counted as reason too_many_series. 0 for no limit."`
 }
+
+// Limit is a cap on a number of label values or series, 0 for none. Its
+// zero is a choice, as a boolean's is: an account that sets 0 has no cap,
+// not the default one.
+type Limit int
+
+// Defaults of the caps.
+const (
+	DefaultMaxSenders = 100
+	DefaultMaxValues  = 20 // product types, action states, payment outcomes, ratings
+	DefaultMaxSeries  = 10_000
+)
 
 // DefaultDaysOfHistory is the days_of_history of an account that sets none.
 const DefaultDaysOfHistory = 30
@@ -41,15 +65,22 @@ func DefaultSettings() Settings {
 		CakesPath:     b2see.DefaultCakesPath,
 		SenderLabel:   true,
 		MaxBodySize:   b2see.DefaultMaxBodyBytes,
+
+		MaxSenders:         DefaultMaxSenders,
+		MaxProductTypes:    DefaultMaxValues,
+		MaxActionStates:    DefaultMaxValues,
+		MaxPaymentOutcomes: DefaultMaxValues,
+		MaxRatings:         DefaultMaxValues,
+		MaxSeries:          DefaultMaxSeries,
 	}
 }
 
-// orDefaults is s with each zero field but the booleans, whose zero is a
-// choice, set to its default.
+// orDefaults is s with each zero field but the booleans and limits, whose
+// zero is a choice, set to its default.
 func (s Settings) orDefaults() Settings {
 	v, d := reflect.ValueOf(&s).Elem(), reflect.ValueOf(DefaultSettings())
 	for i := range v.NumField() {
-		if f := v.Field(i); f.IsZero() && f.Kind() != reflect.Bool {
+		if f := v.Field(i); f.IsZero() && f.Kind() != reflect.Bool && f.Type() != reflect.TypeOf(Limit(0)) {
 			f.Set(d.Field(i))
 		}
 	}
@@ -65,6 +96,8 @@ func (s *Settings) AddFlags(app *kingpin.Application) {
 		switch p := v.Field(i).Addr().Interface().(type) {
 		case *int:
 			f.IntVar(p)
+		case *Limit:
+			f.IntVar((*int)(p))
 		case *string:
 			f.StringVar(p)
 		case *bool:
@@ -84,6 +117,8 @@ func flagText(v any) string {
 	switch v := v.(type) {
 	case int:
 		return strconv.Itoa(v)
+	case Limit:
+		return strconv.Itoa(int(v))
 	case bool:
 		return strconv.FormatBool(v)
 	case model.Duration:
@@ -143,6 +178,17 @@ func (s *Settings) apply(raw reflect.Value) error {
 		}
 		if err != nil {
 			return fmt.Errorf("%s %q is not %s", field.Tag.Get("yaml"), text, kind)
+		}
+	}
+	return nil
+}
+
+// checkLimits refuses a negative cap.
+func (s *Settings) checkLimits() error {
+	v := reflect.ValueOf(s).Elem()
+	for i, field := range reflect.VisibleFields(v.Type()) {
+		if l, ok := v.Field(i).Interface().(Limit); ok && l < 0 {
+			return fmt.Errorf("%s must not be negative (0 for no cap), not %d", field.Tag.Get("yaml"), l)
 		}
 	}
 	return nil

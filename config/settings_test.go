@@ -27,8 +27,10 @@ func TestSettingsFlagsAndFileAgree(t *testing.T) {
 		defaults Settings
 	}{
 		{"the flags' values", flags},
-		// Zero fields mean the defaults; a boolean's zero is a choice.
-		{"zero defaults", Settings{SenderLabel: want.SenderLabel}},
+		// Zero fields mean the defaults; a boolean's or a limit's zero is a choice.
+		{"zero defaults", Settings{SenderLabel: want.SenderLabel, MaxSenders: want.MaxSenders,
+			MaxProductTypes: want.MaxProductTypes, MaxActionStates: want.MaxActionStates,
+			MaxPaymentOutcomes: want.MaxPaymentOutcomes, MaxRatings: want.MaxRatings, MaxSeries: want.MaxSeries}},
 	} {
 		c, err := Parse([]byte(file), Options{Defaults: tt.defaults, LookupEnv: lookupTestEnv})
 		if err != nil {
@@ -75,13 +77,14 @@ func TestSettingsDeclared(t *testing.T) {
 // declared in Settings.
 func TestSettingsFromFile(t *testing.T) {
 	const base = "accounts: [{name: n, customer_id: '1', api_key_env: B2SEE_NORTH_KEY"
-	c, err := Parse([]byte(base+", days_of_history: 3, url: 'http://127.0.0.1:1', cakes_path: /c, sender_label: false, min_interval: 2m, max_body_size: 2KiB}]"),
+	c, err := Parse([]byte(base+", days_of_history: 3, url: 'http://127.0.0.1:1', cakes_path: /c, sender_label: false, min_interval: 2m, max_body_size: 2KiB, max_senders: 0, max_product_types: 3, max_action_states: 4, max_payment_outcomes: 5, max_ratings: 6, max_series: 7}]"),
 		Options{Defaults: DefaultSettings(), LookupEnv: lookupTestEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := c.Accounts[0].Settings
-	want := Settings{DaysOfHistory: 3, URL: "http://127.0.0.1:1", CakesPath: "/c", SenderLabel: false, MinInterval: 120e9, MaxBodySize: 2048}
+	want := Settings{DaysOfHistory: 3, URL: "http://127.0.0.1:1", CakesPath: "/c", SenderLabel: false, MinInterval: 120e9, MaxBodySize: 2048,
+		MaxSenders: 0, MaxProductTypes: 3, MaxActionStates: 4, MaxPaymentOutcomes: 5, MaxRatings: 6, MaxSeries: 7}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
@@ -91,6 +94,7 @@ func TestSettingsFromFile(t *testing.T) {
 		{", max_body_size: big}]", `account 1 ("n"): max_body_size "big" is not a size such as 512MiB or 1GiB`},
 		{", days_of_history: many}]", `account 1 ("n"): line 1: expected an integer, found a string`},
 		{", sender_label: 3}]", `account 1 ("n"): line 1: expected true or false, found an integer`},
+		{", max_senders: -1}]", `account 1 ("n"): max_senders must not be negative (0 for no cap), not -1`},
 	} {
 		_, err := Parse([]byte(base+tt.extra), Options{LookupEnv: lookupTestEnv})
 		if err == nil || err.Error() != tt.want {
@@ -100,5 +104,20 @@ func TestSettingsFromFile(t *testing.T) {
 	_, err = Parse([]byte("accounts: [north]"), Options{})
 	if want := "account 1: line 1: expected an account (a mapping), found a string"; err == nil || err.Error() != want {
 		t.Errorf("an account that is no mapping: %v, want %s", err, want)
+	}
+}
+
+// TestLimitZeroIsAChoice: a cap of 0 from the flags (no cap) is what an
+// account that leaves it out gets, not the default cap.
+func TestLimitZeroIsAChoice(t *testing.T) {
+	d := DefaultSettings()
+	d.MaxSenders, d.MaxSeries = 0, 0
+	c, err := Parse([]byte("accounts: [{name: n, customer_id: '1', api_key_env: B2SEE_NORTH_KEY}]"),
+		Options{Defaults: d, LookupEnv: lookupTestEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Accounts[0].Settings; s.MaxSenders != 0 || s.MaxSeries != 0 || s.MaxRatings != DefaultMaxValues {
+		t.Errorf("caps %d, %d, %d; want 0, 0 and %d", s.MaxSenders, s.MaxSeries, s.MaxRatings, DefaultMaxValues)
 	}
 }

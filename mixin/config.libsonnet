@@ -25,6 +25,8 @@
     configReloadFailedFor: '5m',
     pendingLookups: 100,  // batch status lookups still to do
     pendingLookupsFor: '30m',
+    foldedValuesRatio: 0.5,  // share of a label's values summed into "other"
+    foldedValuesFor: '1h',
 
     // Severities, by how urgent each alert is.
     criticalSeverity: 'critical',

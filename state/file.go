@@ -78,6 +78,7 @@ func TimeInRange(sec int64) bool { return sec >= MinTime && sec <= MaxTime }
 // other, so this changes nothing but what another caller might pass.
 func (o *Observation) fit() {
 	o.ProductType, o.Sender, o.ActionState = fitString(o.ProductType), fitString(o.Sender), fitString(o.ActionState)
+	o.ActionLabel = fitString(o.ActionLabel)
 	if !o.Created.IsZero() && !TimeInRange(o.Created.Unix()) {
 		o.Created = time.Time{}
 	}

@@ -66,7 +66,10 @@ type Observation struct {
 	Created             time.Time // zero when unknown
 	Counts              Counts
 	ActionState         string // "" for none
-	ActionPrice         float64
+	// ActionLabel, when set, is the state label the entry into ActionState
+	// counts under, as MapLabels sets it; ActionState when "".
+	ActionLabel string
+	ActionPrice float64
 }
 
 // DefaultGrace is how long a batch is remembered beyond the window after it
@@ -131,6 +134,10 @@ type Tracker struct {
 	// seconds; 0 when unknown, as in files saved before it was recorded.
 	started int64
 	opened  time.Time // when this process opened the tracker; never changes
+
+	// unreferenced is since when (Unix seconds) each series no batch
+	// refers to has been so, for pruneSeries.
+	unreferenced map[seriesKey]int64
 
 	saveMu       sync.Mutex // serialises writes of the file
 	lastSave     time.Time  // last successful save, or the loaded file's
@@ -384,7 +391,7 @@ func (t *Tracker) addBatch(o *Observation, c Counts, created, seen int64, baseli
 	s := &t.series[b.series]
 	if baseline {
 		if b.state != 0 {
-			s.action(b.state) // exported at 0 from the start
+			s.action(t.intern(o.actionLabel())) // exported at 0 from the start
 		}
 	} else {
 		s.created++
@@ -392,7 +399,7 @@ func (t *Tracker) addBatch(o *Observation, c Counts, created, seen int64, baseli
 			s.counts[j] = addCount(s.counts[j], uint64(v))
 		}
 		if b.state != 0 {
-			a := s.action(b.state)
+			a := s.action(t.intern(o.actionLabel()))
 			a.count++
 			a.value = addPrice(a.value, o.ActionPrice)
 		}
@@ -431,7 +438,7 @@ func (t *Tracker) updateBatch(b *countedBatch, o *Observation, c Counts, created
 	if t.strs[b.state] != o.ActionState {
 		b.state = t.intern(o.ActionState)
 		if b.state != 0 {
-			a := s.action(b.state)
+			a := s.action(t.intern(o.actionLabel()))
 			a.count++
 			a.value = addPrice(a.value, o.ActionPrice)
 		}
@@ -485,6 +492,7 @@ func (t *Tracker) prune(now time.Time) {
 		t.dirty = true
 	}
 	t.batches = kept
+	t.pruneSeries(now)
 }
 
 // ActionTotal are the totals of one customer action state.

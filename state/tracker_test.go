@@ -232,17 +232,30 @@ type modelBatch struct {
 	state      string
 }
 
-func (m *model) scrape(records []Observation) {
+func (m *model) scrape(records []Observation) { m.scrapeMapped(records, nil) }
+
+// scrapeMapped is scrape with the label values mapped by fold, when not
+// nil, as Staged.MapLabels does: growth goes to the mapped series and an
+// entry into a state counts under its mapped label, but whether a batch
+// entered a state is told from the upstream's own state.
+func (m *model) scrapeMapped(records []Observation, fold func(Label, string) string) {
+	if fold == nil {
+		fold = func(_ Label, v string) string { return v }
+	}
 	seen := map[int64]bool{}
 	for _, o := range records {
 		if seen[o.ID] {
 			continue
 		}
 		seen[o.ID] = true
-		key := [2]string{o.ProductType, o.Sender}
+		pt, sender, label := fold(LabelProductType, o.ProductType), fold(LabelSender, o.Sender), o.ActionState
+		if label != "" {
+			label = fold(LabelActionState, label)
+		}
+		key := [2]string{pt, sender}
 		tot := m.totals[key]
 		if tot == nil {
-			tot = &SeriesTotals{ProductType: o.ProductType, Sender: o.Sender, Actions: []ActionTotal{}}
+			tot = &SeriesTotals{ProductType: pt, Sender: sender, Actions: []ActionTotal{}}
 			m.totals[key] = tot
 		}
 		enter := func(state string, count uint64, value float64) {
@@ -271,9 +284,9 @@ func (m *model) scrape(records []Observation) {
 			}
 			if o.ActionState != "" {
 				if m.started {
-					enter(o.ActionState, 1, price)
+					enter(label, 1, price)
 				} else {
-					enter(o.ActionState, 0, 0)
+					enter(label, 0, 0)
 				}
 			}
 			continue
@@ -292,7 +305,7 @@ func (m *model) scrape(records []Observation) {
 		if o.ActionState != b.state {
 			b.state = o.ActionState
 			if o.ActionState != "" {
-				enter(o.ActionState, 1, price)
+				enter(label, 1, price)
 			}
 		}
 	}

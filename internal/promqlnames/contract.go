@@ -40,6 +40,10 @@ var Contract = []string{
 	"b2see_customer_actions_total",
 	"b2see_customer_action_value_total",
 
+	// Label values per upstream-valued label, and those summed into "other".
+	"b2see_label_values",
+	"b2see_label_values_folded",
+
 	// State persistence.
 	"b2see_state_last_save_timestamp_seconds",
 	"b2see_state_last_save_successful",

@@ -98,6 +98,13 @@
             '{{ $value | humanize }} batch status lookups of account {{ $labels.account }} on {{ $labels.instance }} have been waiting for %s.' % words(c.pendingLookupsFor),
             c.pendingLookupsFor,
           ),
+          alert(
+            'B2seeLabelValuesFolded', c.infoSeverity,
+            'b2see_label_values_folded{%s} / b2see_label_values{%s} > %g' % [s, s, c.foldedValuesRatio],
+            'Most {{ $labels.label }} values of account {{ $labels.account }} are summed into "other"',
+            '{{ $value | humanizePercentage }} of the {{ $labels.label }} values of account {{ $labels.account }} on {{ $labels.instance }} are beyond the cap and counted under "other" for %s. Raise the cap if they should have series of their own.' % words(c.foldedValuesFor),
+            c.foldedValuesFor,
+          ),
         ],
       },
     ],

@@ -1,0 +1,376 @@
+package collector
+
+import (
+	"cmp"
+	"hash/maphash"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/b2see-exporter/b2see_exporter/state"
+)
+
+// overflowValue is the value the label values beyond a cap are summed
+// into. An upstream value of the form other, other_, other__, ... is given
+// one more "_" by labelValue, so that the overflow is never an upstream
+// value and no two upstream values meet.
+const overflowValue = "other"
+
+// maxLabelBytes is the longest label value made of an upstream string,
+// cutMarker included.
+const maxLabelBytes = 128
+
+// cutMarker ends a label value that was cut short.
+const cutMarker = "…"
+
+// labelValue makes an upstream string fit to be a label value: "" is
+// unknownValue, invalid UTF-8 becomes U+FFFD, a value that could be taken
+// for the overflow gets one more "_", and one longer than maxLabelBytes is
+// cut at a character boundary and ends with cutMarker.
+func labelValue(s string) string {
+	if s == "" {
+		return unknownValue
+	}
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, string(utf8.RuneError))
+	}
+	if strings.HasPrefix(s, overflowValue) && strings.Trim(s[len(overflowValue):], "_") == "" {
+		s += "_"
+	}
+	if len(s) > maxLabelBytes {
+		cut := maxLabelBytes - len(cutMarker)
+		for !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + cutMarker
+	}
+	return s
+}
+
+// optionalValue is labelValue for a field whose absence means none (a
+// customer action state, a payment outcome): "" stays "".
+func optionalValue(s string) string {
+	if s == "" {
+		return ""
+	}
+	return labelValue(s)
+}
+
+// cappedLabel is one of the labels whose values come from the upstream.
+type cappedLabel int
+
+const (
+	capProductType cappedLabel = iota
+	capSender
+	capState
+	capOutcome
+	capRating
+	numCapped
+)
+
+// cappedLabelNames are the label names, the values of b2see_label_values'
+// label label.
+var cappedLabelNames = [numCapped]string{labelProductType, labelSender, "state", "outcome", "rating"}
+
+// LabelCaps are the most values each upstream-valued label keeps series
+// of its own for, per account; 0 for no cap. Beyond a cap, the values with
+// the most batches in the window keep theirs and the others are summed
+// into "other".
+type LabelCaps struct {
+	ProductTypes, Senders, ActionStates, PaymentOutcomes, Ratings int
+}
+
+func (c LabelCaps) of(l cappedLabel) int {
+	return [numCapped]int{c.ProductTypes, c.Senders, c.ActionStates, c.PaymentOutcomes, c.Ratings}[l]
+}
+
+// Hysteresis: a value outside the kept ones takes the place of the weakest
+// kept one only when it has at least swapRatio times its batches and
+// swapMargin more, so that values near the edge do not flap in and out
+// from one scrape to the next.
+const (
+	swapRatio  = 1.25
+	swapMargin = 2
+)
+
+// valueCap is the choice of the values one label keeps, carried from one
+// read to the next.
+type valueCap struct {
+	kept     map[string]bool // nil when nothing is folded
+	folding  bool            // values were folded on the last read
+	distinct int             // values on the last read, to size the next one's counts
+	spare    *tally          // the last read's tally, for the next to reuse
+}
+
+type valueCount struct {
+	value string
+	n     int64
+}
+
+// choose picks the values of counts (batches per value in the window)
+// that keep series of their own under cap n, and returns how many it
+// folds. Values kept on the last read stay as long as they are in the
+// window and no outsider beats them by the hysteresis margin.
+func (c *valueCap) choose(counts map[string]int64, n int) int {
+	if n <= 0 || len(counts) <= n {
+		c.kept = nil
+		return 0
+	}
+	c.distinct = len(counts)
+	in := make([]valueCount, 0, n)
+	var out topValues // only n outsiders can be needed: to fill up, or to swap
+	out.k, out.top = n, make([]valueCount, 0, n+1)
+	for v, k := range counts {
+		if c.kept[v] {
+			in = append(in, valueCount{v, k})
+		} else {
+			out.add(valueCount{v, k})
+		}
+	}
+	slices.SortFunc(in, byCount)
+	if len(in) > n { // the cap was lowered
+		for _, v := range in[n:] {
+			out.add(v)
+		}
+		in = in[:n]
+	}
+	top := out.top
+	for len(in) < n { // fill up with the strongest outsiders
+		in, top = append(in, top[0]), top[1:]
+	}
+	// Swap the weakest insiders for the strongest outsiders while an
+	// outsider beats the margin.
+	for i, j := len(in)-1, 0; i >= 0 && j < len(top); i, j = i-1, j+1 {
+		weak, strong := in[i].n, top[j].n
+		if strong < weak+swapMargin || float64(strong) < swapRatio*float64(weak) {
+			break
+		}
+		in[i] = top[j]
+	}
+	c.kept = make(map[string]bool, n)
+	for _, v := range in {
+		c.kept[v.value] = true
+	}
+	return len(counts) - n
+}
+
+// byCount orders values by their batches, most first, then by name.
+func byCount(a, b valueCount) int {
+	return cmp.Or(cmp.Compare(b.n, a.n), cmp.Compare(a.value, b.value))
+}
+
+// topValues keeps the k strongest values added, in byCount order, without
+// sorting all of them: a label may have tens of thousands of values.
+type topValues struct {
+	k   int
+	top []valueCount
+}
+
+func (t *topValues) add(v valueCount) {
+	if len(t.top) == t.k && byCount(v, t.top[len(t.top)-1]) >= 0 {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(t.top, v, byCount)
+	if len(t.top) == t.k {
+		t.top = t.top[:len(t.top)-1]
+	}
+	t.top = slices.Insert(t.top, i, v)
+}
+
+// fold is the label value v of l as exported: itself, or overflowValue.
+func (c *valueCap) fold(v string) string {
+	if c.kept == nil || c.kept[v] {
+		return v
+	}
+	return overflowValue
+}
+
+// labelStat is what b2see_label_values and b2see_label_values_folded
+// report of one label.
+type labelStat struct{ values, folded int }
+
+// labelCaps carries an account's choices of kept values from read to
+// read.
+type labelCaps struct {
+	mu     sync.Mutex
+	labels [numCapped]valueCap
+}
+
+// prefold is the choice of the last read, applied to the records of the
+// next as they come, so that a label with many values costs a count per
+// value rather than series per value. Its tallies are what the next
+// choice is made from.
+type prefold struct {
+	kept    [numCapped]map[string]bool // nil for a label the last read did not fold
+	tallies [numCapped]*tally          // batches per value, for the labels folded
+}
+
+// tally counts batches per value by the value's 64-bit hash, which spares
+// the comparison of strings scattered over the heap on every record of a
+// label with tens of thousands of values. Two values whose hashes collide
+// (for 20,000 values, about once in 10¹¹ reads) count as the first.
+type tally struct {
+	n     map[uint64]int64
+	names map[uint64]string
+}
+
+// tallySeed keys the tallies' hashes; one for the process.
+var tallySeed = maphash.MakeSeed()
+
+func newTally(size int) *tally {
+	return &tally{n: make(map[uint64]int64, size), names: make(map[uint64]string, size)}
+}
+
+func (t *tally) add(v string) {
+	h := maphash.String(tallySeed, v)
+	before := len(t.n)
+	t.n[h]++
+	if len(t.n) != before {
+		t.names[h] = v
+	}
+}
+
+// counts are the tally by value.
+func (t *tally) counts() map[string]int64 {
+	out := make(map[string]int64, len(t.n))
+	for h, n := range t.n {
+		out[t.names[h]] = n
+	}
+	return out
+}
+
+// begin returns the prefold of the next read, nil when the last read
+// folded nothing.
+func (lc *labelCaps) begin() *prefold {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	var p *prefold
+	for l := range numCapped {
+		c := &lc.labels[l]
+		if c.kept == nil {
+			continue
+		}
+		if p == nil {
+			p = &prefold{}
+		}
+		t := c.spare
+		if t == nil {
+			t = newTally(c.distinct)
+		}
+		clear(t.n)
+		clear(t.names)
+		p.kept[l], p.tallies[l], c.spare = c.kept, t, nil
+	}
+	return p
+}
+
+// value is v of label l as the record is aggregated, counting it.
+func (p *prefold) value(l cappedLabel, v string) string {
+	if p == nil || p.kept[l] == nil {
+		return v
+	}
+	p.tallies[l].add(v)
+	if p.kept[l][v] {
+		return v
+	}
+	return overflowValue
+}
+
+// apply chooses the values each label of w keeps under caps, logging when
+// an account starts to fold a label, and returns w with the others summed
+// into overflowValue, and the mapping of values for the counters (nil when
+// nothing is folded). A label the read already folded on the way (see
+// prefold) keeps the last read's choice on this one: values enter and
+// leave the kept ones from the next read on, so that no read shows a value
+// gone before the one that takes its place.
+func (lc *labelCaps) apply(w *window, caps LabelCaps, logger *slog.Logger) (*window, func(cappedLabel, string) string) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	counts := w.valueCounts()
+	var eff [numCapped]map[string]bool // the values kept on this read; nil keeps all
+	any, refold := false, false        // refold: w has series of values this read folds
+	for l := range numCapped {
+		c := &lc.labels[l]
+		c.choose(counts[l], caps.of(l))
+		eff[l] = c.kept
+		if w.pre != nil && w.pre.kept[l] != nil {
+			eff[l] = map[string]bool{}
+			for v := range w.pre.kept[l] {
+				if _, seen := counts[l][v]; seen {
+					eff[l][v] = true
+				}
+			}
+		} else if c.kept != nil {
+			refold = true
+		}
+		folded := 0
+		if eff[l] != nil {
+			folded = len(counts[l]) - len(eff[l])
+			any = true
+		}
+		w.labels[l] = labelStat{values: len(counts[l]), folded: folded}
+		if folded > 0 && !c.folding {
+			logger.Info(`label values beyond the cap are summed into "other"`, "label", cappedLabelNames[l],
+				"values", len(counts[l]), "cap", caps.of(l))
+		}
+		c.folding = folded > 0
+	}
+	if w.pre != nil {
+		for l, t := range w.pre.tallies {
+			lc.labels[l].spare = t
+		}
+		w.pre = nil // the window served must not hold the tallies the next read reuses
+	}
+	if !any {
+		return w, nil
+	}
+	fold := func(l cappedLabel, v string) string {
+		if eff[l] == nil || eff[l][v] {
+			return v
+		}
+		return overflowValue
+	}
+	if refold {
+		w = w.folded(fold)
+	}
+	return w, fold
+}
+
+// counterLabels is fold for the labels of the counters' staged records.
+func counterLabels(fold func(cappedLabel, string) string) func(state.Label, string) string {
+	return func(f state.Label, v string) string {
+		switch f {
+		case state.LabelProductType:
+			return fold(capProductType, v)
+		case state.LabelSender:
+			if v == "" { // the sender label is off
+				return v
+			}
+			return fold(capSender, v)
+		default:
+			return fold(capState, v)
+		}
+	}
+}
+
+var (
+	labelValuesDesc = newDesc("label_values",
+		"Distinct values of an upstream-valued label in the account's history window.",
+		[]string{labelAccount}, "label")
+	labelValuesFoldedDesc = newDesc("label_values_folded",
+		`Values of an upstream-valued label beyond its cap, whose series are summed into "other".`,
+		[]string{labelAccount}, "label")
+)
+
+// collectLabels emits what w saw of each capped label.
+func (w *window) collectLabels(ch chan<- prometheus.Metric, account string) {
+	e := emitter(ch)
+	for l, st := range w.labels {
+		e.gauge(labelValuesDesc, float64(st.values), account, cappedLabelNames[l])
+		e.gauge(labelValuesFoldedDesc, float64(st.folded), account, cappedLabelNames[l])
+	}
+}
