@@ -72,17 +72,10 @@ const (
 // may hold.
 func TimeInRange(sec int64) bool { return sec >= MinTime && sec <= MaxTime }
 
-// fit makes a record fit what a state file may hold, so that whatever is
-// saved loads again: its strings valid UTF-8 of at most MaxStringLen bytes,
-// its creation time in range or none. The upstream's decoder yields no
-// other, so this changes nothing but what another caller might pass.
-func (o *Observation) fit() {
-	o.ProductType, o.Sender, o.ActionState = fitString(o.ProductType), fitString(o.Sender), fitString(o.ActionState)
-	if !o.Created.IsZero() && !TimeInRange(o.Created.Unix()) {
-		o.Created = time.Time{}
-	}
-}
-
+// fitString makes a string fit what a state file may hold, so that
+// whatever is saved loads again: valid UTF-8 of at most MaxStringLen bytes.
+// The upstream's decoder yields no other, so this changes nothing but what
+// another caller might pass.
 func fitString(s string) string {
 	if len(s) <= MaxStringLen && utf8.ValidString(s) {
 		return s

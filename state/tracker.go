@@ -121,7 +121,7 @@ type Tracker struct {
 	strs        []string // action states; strs[0] is ""
 	strIndex    map[string]int32
 	corrections uint64
-	spare       []Observation // staging buffer kept between scrapes
+	spare       []stagedRecord // staging buffer kept between scrapes
 	lastPrune   time.Time
 	encodedAt   time.Time // when the state was last taken to be saved
 	dirty       bool      // changed since the last successful save
@@ -230,15 +230,8 @@ func (t *Tracker) intern(s string) int32 {
 	return i
 }
 
-// seriesOf returns the index of the series of o, trying cur first: a batch
-// mostly stays in its series.
-func (t *Tracker) seriesOf(o *Observation, cur int32) int32 {
-	if cur >= 0 {
-		if k := &t.series[cur].key; k.productType == o.ProductType && k.sender == o.Sender {
-			return cur
-		}
-	}
-	key := seriesKey{o.ProductType, o.Sender}
+// seriesOf returns the index of the series key, adding it.
+func (t *Tracker) seriesOf(key seriesKey) int32 {
 	if i, ok := t.seriesIndex[key]; ok {
 		return i
 	}
@@ -259,76 +252,28 @@ func (s *series) action(state int32) *action {
 	return &s.actions[len(s.actions)-1]
 }
 
-// Staged holds the records of one read of the upstream until it is
-// committed or discarded. Nothing of it reaches the tracker before Commit.
-type Staged struct {
-	t   *Tracker
-	obs []Observation
+// change is what one staged record brings to the tracker, its series and
+// action state as the tracker's own indexes.
+type change struct {
+	id      int64
+	created int64
+	counts  Counts
+	series  int32
+	state   int32
+	price   float64
 }
 
-// Begin starts staging the records of a read.
-func (t *Tracker) Begin() *Staged {
-	t.mu.Lock()
-	obs := t.spare[:0]
-	t.spare = nil
-	t.mu.Unlock()
-	return &Staged{t: t, obs: obs}
-}
-
-// Add stages one record. Records are taken in order; of several with the
-// same ID, the first wins.
-func (s *Staged) Add(o *Observation) {
-	*s.Next() = *o
-}
-
-// Next stages one record and returns it to be filled in before the next
-// call, which spares a copy on the hot path of a scrape.
-func (s *Staged) Next() *Observation {
-	if len(s.obs) < cap(s.obs) {
-		s.obs = s.obs[:len(s.obs)+1]
-	} else {
-		s.obs = append(s.obs, Observation{})
+// noIndexes returns n indexes of -1: none yet.
+func noIndexes(n int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = -1
 	}
-	return &s.obs[len(s.obs)-1]
+	return out
 }
 
-// Discard drops the staged records: the tracker is left as it was.
-func (s *Staged) Discard() {
-	s.t.giveBack(s.obs)
-	s.obs = nil
-}
-
-func (t *Tracker) giveBack(obs []Observation) {
-	clear(obs) // drop the strings
-	t.mu.Lock()
-	if t.spare == nil {
-		t.spare = obs[:0]
-	}
-	t.mu.Unlock()
-}
-
-// Commit applies the staged records, read successfully at now, and saves the state
-// when it changed. The error is that of the save, already logged and
-// counted; the counters are updated whatever it is.
-func (s *Staged) Commit(now time.Time) error {
-	t := s.t
-	for i := range s.obs {
-		s.obs[i].fit()
-	}
-	t.mu.Lock()
-	t.commitObservations(s.obs, now)
-	save := t.path != "" && (t.dirty || t.touched && now.Sub(t.encodedAt) >= touchSaveInterval)
-	t.mu.Unlock()
-	t.giveBack(s.obs)
-	s.obs = nil
-	if !save {
-		return nil
-	}
-	return t.Save(now)
-}
-
-// commitObservations commits obs. t.mu must be held.
-func (t *Tracker) commitObservations(obs []Observation, now time.Time) {
+// commitStaged commits the records of s. t.mu must be held.
+func (t *Tracker) commitStaged(s *Staged, now time.Time) {
 	t.gen++
 	gen, seen := t.gen, now.Unix()
 	var next int32 // where the next record's batch likely is
@@ -340,33 +285,41 @@ func (t *Tracker) commitObservations(obs []Observation, now time.Time) {
 		t.fresh, t.rescoped = false, false
 		t.dirty = true // so that a restart does not start counting again
 	}
-	if len(obs) > 0 {
+	if len(s.recs) > 0 {
 		t.touched = true
 	}
-	for i := range obs {
-		o := &obs[i]
-		var c Counts
-		for j, v := range o.Counts {
-			c[j] = max(v, 0)
+	// The read's few series and states, as the tracker's indexes, taken
+	// when a record first needs them: a series or state only duplicates
+	// refer to is not the tracker's.
+	seriesOf := noIndexes(len(s.series))
+	stateOf := noIndexes(len(s.states))
+	changeOf := func(r *stagedRecord) change {
+		if seriesOf[r.series] < 0 {
+			seriesOf[r.series] = t.seriesOf(s.series[r.series])
 		}
-		created := int64(0)
-		if !o.Created.IsZero() {
-			created = o.Created.Unix()
+		if stateOf[r.state] < 0 {
+			stateOf[r.state] = t.intern(s.states[r.state])
 		}
+		return change{id: r.id, created: r.created, counts: s.counts(r), series: seriesOf[r.series], state: stateOf[r.state], price: r.price}
+	}
+	for i := range s.recs {
+		r := &s.recs[i]
 		// The upstream answers in much the same order every time, and
 		// batches are kept in the order first seen: the batch after the
 		// last one is mostly the next, which spares a lookup in a big map.
-		bi, ok := next, next < int32(len(t.batches)) && t.batches[next].id == o.ID
+		bi, ok := next, next < int32(len(t.batches)) && t.batches[next].id == r.id
 		if !ok {
-			bi, ok = t.index[o.ID]
+			bi, ok = t.index[r.id]
 		}
 		if !ok {
-			t.addBatch(o, c, created, seen, baseline)
+			c := changeOf(r)
+			t.addBatch(&c, seen, baseline)
 			continue
 		}
 		next = bi + 1
 		if b := &t.batches[bi]; b.gen != gen { // else a duplicate in this answer
-			t.updateBatch(b, o, c, created, seen)
+			c := changeOf(r)
+			t.updateBatch(b, &c, seen)
 		}
 	}
 	if now.Sub(t.lastPrune) >= pruneInterval {
@@ -375,12 +328,12 @@ func (t *Tracker) commitObservations(obs []Observation, now time.Time) {
 	}
 }
 
-// addBatch adds the batch first seen in o, with counts c. On a starting
-// point its counts and action state are where counting starts, else they
-// are growth. t.mu must be held.
-func (t *Tracker) addBatch(o *Observation, c Counts, created, seen int64, baseline bool) {
-	b := countedBatch{id: o.ID, hw: c, last: c, created: created, lastSeen: seen, gen: t.gen,
-		series: t.seriesOf(o, -1), state: t.intern(o.ActionState)}
+// addBatch adds the batch first seen in c. On a starting point its counts
+// and action state are where counting starts, else they are growth. t.mu
+// must be held.
+func (t *Tracker) addBatch(c *change, seen int64, baseline bool) {
+	b := countedBatch{id: c.id, hw: c.counts, last: c.counts, created: c.created, lastSeen: seen, gen: t.gen,
+		series: c.series, state: c.state}
 	s := &t.series[b.series]
 	if baseline {
 		if b.state != 0 {
@@ -388,37 +341,36 @@ func (t *Tracker) addBatch(o *Observation, c Counts, created, seen int64, baseli
 		}
 	} else {
 		s.created++
-		for j, v := range c {
+		for j, v := range c.counts {
 			s.counts[j] = addCount(s.counts[j], uint64(v))
 		}
 		if b.state != 0 {
 			a := s.action(b.state)
 			a.count++
-			a.value = addPrice(a.value, o.ActionPrice)
+			a.value = addPrice(a.value, c.price)
 		}
 	}
-	t.index[o.ID] = int32(len(t.batches))
+	t.index[c.id] = int32(len(t.batches))
 	t.batches = append(t.batches, b)
 	t.dirty = true
 }
 
-// updateBatch counts what batch b grew to in o, with counts c. t.mu must
-// be held.
-func (t *Tracker) updateBatch(b *countedBatch, o *Observation, c Counts, created, seen int64) {
+// updateBatch counts what batch b grew to in c. t.mu must be held.
+func (t *Tracker) updateBatch(b *countedBatch, c *change, seen int64) {
 	b.gen, b.lastSeen = t.gen, seen
-	if created != 0 && created != b.created {
-		b.created = created
+	if c.created != 0 && c.created != b.created {
+		b.created = c.created
 		t.dirty = true
 	}
-	if si := t.seriesOf(o, b.series); si != b.series {
-		b.series = si
+	if c.series != b.series {
+		b.series = c.series
 		t.dirty = true
 	}
-	if c == b.last && t.strs[b.state] == o.ActionState {
+	if c.counts == b.last && c.state == b.state {
 		return // the common case: nothing moved
 	}
 	s := &t.series[b.series]
-	for j, v := range c {
+	for j, v := range c.counts {
 		if v < b.last[j] {
 			t.corrections++
 		}
@@ -427,13 +379,13 @@ func (t *Tracker) updateBatch(b *countedBatch, o *Observation, c Counts, created
 			b.hw[j] = v
 		}
 	}
-	b.last = c
-	if t.strs[b.state] != o.ActionState {
-		b.state = t.intern(o.ActionState)
+	b.last = c.counts
+	if c.state != b.state {
+		b.state = c.state
 		if b.state != 0 {
 			a := s.action(b.state)
 			a.count++
-			a.value = addPrice(a.value, o.ActionPrice)
+			a.value = addPrice(a.value, c.price)
 		}
 	}
 	t.dirty = true
