@@ -273,9 +273,16 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 	if status != nil {
 		refs = status.takeRefs()
 	}
+	distinct := 0
 	err := opts.Source.Cakes(ctx, func(b *b2see.Record) error {
 		if !w.add(b) || !b.HasID {
 			return nil
+		}
+		// What a read keeps until it is whole (the staged records, the
+		// IDs seen, the window's list) grows with each batch: past what
+		// the state can hold, the answer fails rather than the memory.
+		if distinct++; distinct > maxBatches {
+			return &b2see.TooLargeError{Records: maxBatches}
 		}
 		if counting != nil {
 			observation(counting.Next(), b, opts.SenderLabel)
@@ -290,6 +297,7 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 		return nil
 	})
 	took := a.now().Sub(start)
+	w.seen = nil // the window is kept until the next read; its IDs are not needed
 	if counting != nil {
 		// Only a whole answer counts: a partial one would see batches
 		// vanish and counts stop short.
@@ -307,6 +315,10 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 	}
 	return res
 }
+
+// maxBatches is the most distinct batches a read of an account takes:
+// what the state of an account can hold.
+const maxBatches = state.MaxBatches
 
 // lookupContext is ctx, ending by the latest deadline of the scrapes
 // waiting on f.
