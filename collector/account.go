@@ -124,13 +124,13 @@ func NewAccount(opts AccountOptions) *Account {
 	a.created = a.now()
 	a.logger = a.logger.With("account", opts.Name)
 	if opts.Status != nil {
-		a.status = a.newStatusTracker(*opts.Status)
+		a.status = a.newStatusTracker(*opts.Status, opts.Counters)
 	}
 	return a
 }
 
-func (a *Account) newStatusTracker(opts StatusOptions) *statusTracker {
-	return newStatusTracker(opts, a.logger, a.now, func(err error, took time.Duration) {
+func (a *Account) newStatusTracker(opts StatusOptions, counters *state.Tracker) *statusTracker {
+	return newStatusTracker(opts, counters, a.logger, a.now, func(err error, took time.Duration) {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		a.countRequest("batches", err, took)
@@ -489,7 +489,7 @@ func (a *Account) Reconfigure(opts AccountOptions) {
 	case opts.Status == nil:
 		a.status = nil
 	case a.status == nil:
-		a.status = a.newStatusTracker(*opts.Status)
+		a.status = a.newStatusTracker(*opts.Status, opts.Counters)
 	default:
 		// Keep what is known of the batches; take the new client and mapping.
 		a.status.reconfigure(*opts.Status)

@@ -48,15 +48,16 @@ type stagedRecord struct {
 // Staged.wide.
 const wideCounts = math.MaxUint32
 
-// Begin starts staging the records of a read.
+// Begin starts staging the records of a read. The room for them is made
+// for as many as the last read staged, and not kept between reads: it
+// would take as much memory again as the batches themselves.
 func (t *Tracker) Begin() *Staged {
 	t.mu.Lock()
-	recs := t.spare[:0]
-	t.spare = nil
+	n := t.lastStaged
 	t.mu.Unlock()
 	return &Staged{
 		t:           t,
-		recs:        recs,
+		recs:        make([]stagedRecord, 0, n+n/16),
 		seriesIndex: map[seriesKey]uint32{},
 		states:      []string{""},
 		stateIndex:  map[string]uint32{"": 0},
@@ -164,16 +165,7 @@ func (s *Staged) counts(r *stagedRecord) Counts {
 // Discard drops the staged records: the tracker is left as it was.
 func (s *Staged) Discard() {
 	s.pending = false
-	s.t.giveBack(s.recs)
 	s.recs = nil
-}
-
-func (t *Tracker) giveBack(recs []stagedRecord) {
-	t.mu.Lock()
-	if t.spare == nil {
-		t.spare = recs[:0]
-	}
-	t.mu.Unlock()
 }
 
 // Commit applies the staged records, read successfully at now, and saves the state
@@ -184,9 +176,9 @@ func (s *Staged) Commit(now time.Time) error {
 	t := s.t
 	t.mu.Lock()
 	t.commitStaged(s, now)
+	t.lastStaged = len(s.recs)
 	save := t.path != "" && (t.dirty || t.touched && now.Sub(t.encodedAt) >= touchSaveInterval)
 	t.mu.Unlock()
-	t.giveBack(s.recs)
 	s.recs = nil
 	if !save {
 		return nil

@@ -111,17 +111,15 @@ type Tracker struct {
 	path   string // "" when in memory only
 
 	mu          sync.Mutex
-	fresh       bool // no state yet: counting starts with the next commit
-	rescoped    bool // the scope changed: batches first seen on the next commit are not counted as new
-	gen         uint32
-	batches     []countedBatch
-	index       map[int64]int32 // batch ID to index in batches
+	fresh       bool        // no state yet: counting starts with the next commit
+	rescoped    bool        // the scope changed: batches first seen on the next commit are not counted as new
+	tab         *batchTable // the batches, shared with the status memory
 	series      []series
 	seriesIndex map[seriesKey]int32
 	strs        []string // action states; strs[0] is ""
 	strIndex    map[string]int32
 	corrections uint64
-	spare       []stagedRecord // staging buffer kept between scrapes
+	lastStaged  int // records the last commit took, to size the next staging
 	lastPrune   time.Time
 	encodedAt   time.Time // when the state was last taken to be saved
 	dirty       bool      // changed since the last successful save
@@ -138,19 +136,6 @@ type Tracker struct {
 	saveFailures uint64
 	saveLog      saveLog
 	noSave       error // why saves are refused for good
-}
-
-// countedBatch is what the counters remember of one batch. It holds no pointers, so that
-// a hundred thousand of them cost the garbage collector nothing.
-type countedBatch struct {
-	id       int64
-	hw       Counts // high-water marks
-	last     Counts // last values seen, to count corrections
-	created  int64  // Unix seconds; 0 when unknown
-	lastSeen int64  // Unix seconds
-	series   int32
-	state    int32  // index in strs
-	gen      uint32 // commit that saw it last, to skip duplicates
 }
 
 type seriesKey struct{ productType, sender string }
@@ -202,7 +187,7 @@ func newTracker(opts Options) *Tracker {
 		opts:        opts,
 		logger:      opts.Logger,
 		fresh:       true,
-		index:       map[int64]int32{},
+		tab:         newBatchTable(),
 		seriesIndex: map[seriesKey]int32{},
 		strs:        []string{""},
 		strIndex:    map[string]int32{"": 0},
@@ -274,9 +259,8 @@ func noIndexes(n int) []int32 {
 
 // commitStaged commits the records of s. t.mu must be held.
 func (t *Tracker) commitStaged(s *Staged, now time.Time) {
-	t.gen++
-	gen, seen := t.gen, now.Unix()
-	var next int32 // where the next record's batch likely is
+	seen := now.Unix()
+	next := 0 // where the next record's batch likely is
 	baseline := t.fresh || t.rescoped
 	if baseline {
 		if t.fresh {
@@ -287,6 +271,9 @@ func (t *Tracker) commitStaged(s *Staged, now time.Time) {
 	}
 	if len(s.recs) > 0 {
 		t.touched = true
+	}
+	if len(t.tab.rows) == 0 {
+		t.tab.reserve(len(s.recs)) // a first read: all of it is new
 	}
 	// The read's few series and states, as the tracker's indexes, taken
 	// when a record first needs them: a series or state only duplicates
@@ -304,86 +291,95 @@ func (t *Tracker) commitStaged(s *Staged, now time.Time) {
 	}
 	for i := range s.recs {
 		r := &s.recs[i]
-		// The upstream answers in much the same order every time, and
-		// batches are kept in the order first seen: the batch after the
-		// last one is mostly the next, which spares a lookup in a big map.
-		bi, ok := next, next < int32(len(t.batches)) && t.batches[next].id == r.id
+		bi, ok := t.tab.find(r.id, next)
 		if !ok {
-			bi, ok = t.index[r.id]
-		}
-		if !ok {
-			c := changeOf(r)
-			t.addBatch(&c, seen, baseline)
-			continue
+			bi = t.tab.add(r.id)
 		}
 		next = bi + 1
-		if b := &t.batches[bi]; b.gen != gen { // else a duplicate in this answer
+		switch marks := t.tab.rows[bi].marks; {
+		case marks&rowCommitted != 0: // a duplicate in this answer
+		case marks&rowCounted == 0:
 			c := changeOf(r)
-			t.updateBatch(b, &c, seen)
+			t.addBatch(bi, &c, seen, baseline)
+		default:
+			c := changeOf(r)
+			t.updateBatch(bi, &c, seen)
 		}
 	}
+	t.tab.clearMarks(rowCommitted)
 	if now.Sub(t.lastPrune) >= pruneInterval {
 		t.prune(now)
 		t.lastPrune = now
 	}
 }
 
-// addBatch adds the batch first seen in c. On a starting point its counts
-// and action state are where counting starts, else they are growth. t.mu
-// must be held.
-func (t *Tracker) addBatch(c *change, seen int64, baseline bool) {
-	b := countedBatch{id: c.id, hw: c.counts, last: c.counts, created: c.created, lastSeen: seen, gen: t.gen,
-		series: c.series, state: c.state}
-	s := &t.series[b.series]
+// addBatch takes row i, first seen by the counters in c, into the
+// counters' memory. On a starting point its counts and action state are
+// where counting starts, else they are growth. t.mu must be held.
+func (t *Tracker) addBatch(i int, c *change, seen int64, baseline bool) {
+	tab := t.tab
+	tab.rows[i].marks |= rowCounted | rowCommitted
+	tab.rows[i].series = c.series
+	tab.setRef(i, 0, c.state)
+	tab.setCounts(i, c.counts, c.counts)
+	tab.setCreated(i, c.created)
+	tab.setLastSeen(i, seen)
+	tab.counted++
+	s := &t.series[c.series]
 	if baseline {
-		if b.state != 0 {
-			s.action(b.state) // exported at 0 from the start
+		if c.state != 0 {
+			s.action(c.state) // exported at 0 from the start
 		}
 	} else {
 		s.created++
 		for j, v := range c.counts {
 			s.counts[j] = addCount(s.counts[j], uint64(v))
 		}
-		if b.state != 0 {
-			a := s.action(b.state)
+		if c.state != 0 {
+			a := s.action(c.state)
 			a.count++
 			a.value = addPrice(a.value, c.price)
 		}
 	}
-	t.index[c.id] = int32(len(t.batches))
-	t.batches = append(t.batches, b)
 	t.dirty = true
 }
 
-// updateBatch counts what batch b grew to in c. t.mu must be held.
-func (t *Tracker) updateBatch(b *countedBatch, c *change, seen int64) {
-	b.gen, b.lastSeen = t.gen, seen
-	if c.created != 0 && c.created != b.created {
-		b.created = c.created
+// updateBatch counts what the batch of row i grew to in c. t.mu must be
+// held.
+func (t *Tracker) updateBatch(i int, c *change, seen int64) {
+	tab := t.tab
+	r := &tab.rows[i]
+	r.marks |= rowCommitted
+	tab.setLastSeen(i, seen)
+	if c.created != 0 && c.created != tab.created(i) {
+		tab.setCreated(i, c.created)
 		t.dirty = true
 	}
-	if c.series != b.series {
-		b.series = c.series
+	if c.series != r.series {
+		r.series = c.series
 		t.dirty = true
 	}
-	if c.counts == b.last && c.state == b.state {
+	state := tab.ref(i, 0)
+	last := tab.lastValues(i)
+	if c.counts == last && c.state == state {
 		return // the common case: nothing moved
 	}
-	s := &t.series[b.series]
+	hw := tab.hw(i)
+	s := &t.series[c.series]
 	for j, v := range c.counts {
-		if v < b.last[j] {
+		if v < last[j] {
 			t.corrections++
 		}
-		if v > b.hw[j] {
-			s.counts[j] = addCount(s.counts[j], uint64(v-b.hw[j]))
-			b.hw[j] = v
+		if v > hw[j] {
+			s.counts[j] = addCount(s.counts[j], uint64(v-hw[j]))
+			hw[j] = v
 		}
 	}
-	b.last = c.counts
-	if c.state != b.state {
-		b.state = c.state
-		if b.state != 0 {
-			a := s.action(b.state)
+	tab.setCounts(i, hw, c.counts)
+	if c.state != state {
+		tab.setRef(i, 0, c.state)
+		if c.state != 0 {
+			a := s.action(c.state)
 			a.count++
 			a.value = addPrice(a.value, c.price)
 		}
@@ -422,21 +418,20 @@ func addPrice(total, p float64) float64 {
 func (t *Tracker) prune(now time.Time) {
 	seenBefore := now.Add(-(t.opts.Window + t.opts.Grace)).Unix()
 	createdBefore := now.Add(-t.opts.Window).Unix()
-	// Compacting in place keeps the order, and with it the hint of commitObservations.
-	kept := t.batches[:0]
-	for i := range t.batches {
-		b := t.batches[i]
-		if b.lastSeen >= seenBefore || b.created >= createdBefore {
-			if len(kept) != i {
-				t.index[b.id] = int32(len(kept))
-			}
-			kept = append(kept, b)
+	tab, gone := t.tab, false
+	for i := range tab.rows {
+		if tab.rows[i].marks&rowCounted == 0 || tab.lastSeen(i) >= seenBefore || tab.created(i) >= createdBefore {
 			continue
 		}
-		delete(t.index, b.id)
+		tab.forgetCounts(i)
+		gone = true
+	}
+	if gone {
+		// Compacting in place keeps the order, and with it the hint of
+		// commitStaged.
+		tab.compact()
 		t.dirty = true
 	}
-	t.batches = kept
 }
 
 // ActionTotal are the totals of one customer action state.
@@ -499,7 +494,7 @@ func (t *Tracker) Status() Status {
 	s := Status{Persistent: t.path != "", LastSave: t.lastSave, LastSaveOK: t.lastSaveOK, SaveFailures: t.saveFailures, Opened: t.opened}
 	t.saveMu.Unlock()
 	t.mu.Lock()
-	s.Corrections, s.Batches = t.corrections, len(t.batches)
+	s.Corrections, s.Batches = t.corrections, t.tab.counted
 	if t.started != 0 {
 		s.Started = time.Unix(t.started, 0)
 	}
