@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -274,8 +275,19 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 		refs = status.takeRefs()
 	}
 	distinct := 0
+	var o state.Observation
 	err := opts.Source.Cakes(ctx, func(b *b2see.Record) error {
-		if !w.add(b) || !b.HasID {
+		switch {
+		case counting != nil && b.HasID:
+			// The counters' staging knows the batches of the read: it tells
+			// the duplicates without a set of IDs of its own.
+			observation(&o, b, opts.SenderLabel)
+			if !counting.Add(&o) {
+				w.addDuplicate()
+				return nil
+			}
+			w.addNew(b)
+		case !w.add(b) || !b.HasID:
 			return nil
 		}
 		// What a read keeps until it is whole (the staged records, the
@@ -283,9 +295,6 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 		// the state can hold, the answer fails rather than the memory.
 		if distinct++; distinct > maxBatches {
 			return &b2see.TooLargeError{Records: maxBatches}
-		}
-		if counting != nil {
-			observation(counting.Next(), b, opts.SenderLabel)
 		}
 		if status != nil {
 			r := listedBatch{id: b.ID}
@@ -308,6 +317,9 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 		}
 	}
 	res := a.record(w, opts.SenderLabel, err, start, took)
+	if distinct >= largeRead {
+		releaseRead()
+	}
 	if err == nil && status != nil {
 		lctx, cancel := a.lookupContext(ctx, f)
 		status.refresh(lctx, refs)
@@ -315,6 +327,19 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 	}
 	return res
 }
+
+// largeRead is the number of batches past which a read's garbage is worth
+// collecting at once.
+const largeRead = 50_000
+
+// releaseRead collects what a large read of the cakes left and gives it
+// back to the system. A read stages its batches until it is whole, so the
+// heap peaks at its end; left to itself, the collector would set its next
+// goal from that peak and let the garbage of the status lookups and of the
+// following reads grow to twice it. Once collected, the heap goes on from
+// what outlives a scrape. A collection of a heap without pointers takes a
+// few milliseconds.
+func releaseRead() { debug.FreeOSMemory() }
 
 // maxBatches is the most distinct batches a read of an account takes:
 // what the state of an account can hold.

@@ -37,7 +37,8 @@ type seriesStats struct {
 // window aggregates the records of one answer of the Batch Data API. Its
 // size grows with the number of distinct product types, senders and states,
 // never with the number of batches, except for the set of batch IDs used to
-// count each batch once.
+// count each batch once when no counters' staging tells the duplicates
+// (see Account.read). The set is dropped once the answer is read.
 type window struct {
 	series  map[seriesKey]*seriesStats
 	hists   map[string]*histogram
@@ -53,7 +54,6 @@ func newWindow(senders bool) *window {
 	return &window{
 		series:  map[seriesKey]*seriesStats{},
 		hists:   map[string]*histogram{},
-		seen:    map[int64]struct{}{},
 		senders: senders,
 	}
 }
@@ -68,13 +68,27 @@ func labelValue(s string) string {
 
 // add counts one record. It reports false for a batch already counted.
 func (w *window) add(b *b2see.Record) bool {
-	w.records++
 	if b.HasID {
 		if _, dup := w.seen[b.ID]; dup {
+			w.addDuplicate()
 			return false
+		}
+		if w.seen == nil {
+			w.seen = map[int64]struct{}{}
 		}
 		w.seen[b.ID] = struct{}{}
 	}
+	w.addNew(b)
+	return true
+}
+
+// addDuplicate counts a record of a batch already counted.
+func (w *window) addDuplicate() { w.records++ }
+
+// addNew counts a record whose batch the caller knows is not counted yet,
+// without the set of IDs add keeps.
+func (w *window) addNew(b *b2see.Record) {
+	w.records++
 	key := seriesKey{productType: labelValue(b.ProductType)}
 	if w.senders {
 		key.sender = labelValue(b.SendingUserName)
@@ -133,7 +147,6 @@ func (w *window) add(b *b2see.Record) bool {
 			w.observeFirstWatch(key.productType, max(b.LandingPageFirstWatched.Sub(start).Seconds(), 0))
 		}
 	}
-	return true
 }
 
 func (w *window) observeFirstWatch(productType string, secs float64) {

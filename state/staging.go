@@ -2,26 +2,40 @@ package state
 
 import (
 	"math"
+	"math/bits"
 	"time"
 )
 
 // Staged holds the records of one read of the upstream until it is
-// committed or discarded. Nothing of it reaches the tracker before Commit.
+// committed or discarded. Nothing of it reaches the counters before
+// Commit.
 //
-// It keeps each record in a fixed-size row of numbers: the strings of a read
-// (product types, senders, action states) are few, so each is stored once,
-// in a table of the read's own, and the rows refer to it. What a read
-// stages grows by some 56 bytes a record, whatever its strings; callers
-// bound the number of records (see MaxBatches).
+// A read mostly repeats what the counters know: the same batches, most of
+// them unchanged. A record of a known batch whose counts and creation time
+// did not move is kept as a bit and 16 bytes in row order (its series,
+// action state and price, which Commit looks at again); any other record
+// in a fixed-size row of 56 bytes. Both refer to the read's own table of
+// strings: product types, senders and action states are stored once per
+// read. Callers bound the number of records (see MaxBatches).
 type Staged struct {
-	t    *Tracker
-	recs []stagedRecord
+	t *Tracker
+	// recs are the records kept whole, in blocks of stagedBlock: a read
+	// that grows never copies what it staged, nor holds two copies at
+	// once.
+	recs [][]stagedRecord
+	n    int // records staged, duplicates left out
 	// wide holds the counts of the rare records with a count that does not
 	// fit a row.
 	wide []Counts
+	// rows marks the rows of the counters' table this read staged; same
+	// holds, by row, what Commit needs of those kept as unchanged.
+	rows   []uint64
+	same   []sameRecord
+	newIDs map[int64]struct{} // the IDs staged that the table does not hold
+	next   int                // the row the next record's batch likely is
 	// series are the read's distinct (product type, sender) pairs, and
 	// states its distinct action states, states[0] being "". Rewriting a
-	// label value is rewriting these tables, never the rows.
+	// label value is rewriting these tables, never the records.
 	series      []seriesKey
 	seriesIndex map[seriesKey]uint32
 	states      []string
@@ -44,31 +58,42 @@ type stagedRecord struct {
 	state   uint32 // index in Staged.states
 }
 
+// sameRecord is a record of a known batch whose counts and creation time
+// are those the counters hold.
+type sameRecord struct {
+	series, state uint32 // as in stagedRecord
+	price         float64
+}
+
+// stagedBlock is the number of records in a block of Staged.recs: 224 KiB.
+const stagedBlock = 4096
+
 // wideCounts in a staged record's first count says its counts are in
 // Staged.wide.
 const wideCounts = math.MaxUint32
 
-// Begin starts staging the records of a read. The room for them is made
-// for as many as the last read staged, and not kept between reads: it
-// would take as much memory again as the batches themselves.
+// Begin starts staging the records of a read. The room for them is not
+// kept between reads: it would take as much memory again as the batches
+// themselves. Until Commit or Discard, the counters' table keeps its rows
+// where they are.
 func (t *Tracker) Begin() *Staged {
 	t.mu.Lock()
-	n := t.lastStaged
+	t.tab.pinned++
 	t.mu.Unlock()
 	return &Staged{
 		t:           t,
-		recs:        make([]stagedRecord, 0, n+n/16),
+		newIDs:      map[int64]struct{}{},
 		seriesIndex: map[seriesKey]uint32{},
 		states:      []string{""},
 		stateIndex:  map[string]uint32{"": 0},
 	}
 }
 
-// Add stages one record. Records are taken in order; of several with the
-// same ID, the first wins.
-func (s *Staged) Add(o *Observation) {
+// Add stages one record and reports whether it was: of several records
+// with the same ID, the first is taken, the others left out.
+func (s *Staged) Add(o *Observation) bool {
 	s.flush()
-	s.add(o)
+	return s.add(o)
 }
 
 // Next stages one record and returns it to be filled in before the next
@@ -82,9 +107,9 @@ func (s *Staged) Next() *Observation {
 // Len is the number of records staged.
 func (s *Staged) Len() int {
 	if s.pending {
-		return len(s.recs) + 1
+		return s.n + 1
 	}
-	return len(s.recs)
+	return s.n
 }
 
 // flush stages what Next returned.
@@ -95,7 +120,7 @@ func (s *Staged) flush() {
 	}
 }
 
-func (s *Staged) add(o *Observation) {
+func (s *Staged) add(o *Observation) bool {
 	r := stagedRecord{id: o.ID, price: o.ActionPrice, series: s.seriesOf(o.ProductType, o.Sender), state: s.stateOf(o.ActionState)}
 	if !o.Created.IsZero() {
 		if sec := o.Created.Unix(); TimeInRange(sec) {
@@ -112,9 +137,79 @@ func (s *Staged) add(o *Observation) {
 	}
 	if wide {
 		r.counts = [NumCounts]uint32{wideCounts, uint32(len(s.wide))}
+	}
+	switch s.known(&r, wide) {
+	case stageDuplicate:
+		return false
+	case stageSame:
+		s.n++
+		return true
+	}
+	if wide {
 		s.wide = append(s.wide, o.Counts)
 	}
-	s.recs = append(s.recs, r)
+	if len(s.recs) == 0 || len(s.recs[len(s.recs)-1]) == stagedBlock {
+		s.recs = append(s.recs, make([]stagedRecord, 0, stagedBlock))
+	}
+	last := &s.recs[len(s.recs)-1]
+	*last = append(*last, r)
+	s.n++
+	return true
+}
+
+// What known makes of a record.
+const (
+	stageWhole     = iota // keep it whole
+	stageSame             // kept as unchanged
+	stageDuplicate        // a batch staged already
+)
+
+// known looks r up among the counters' batches: a batch staged already is
+// a duplicate; an unchanged one is kept in s.same.
+func (s *Staged) known(r *stagedRecord, wide bool) int {
+	t := s.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tab := t.tab
+	i, ok := tab.find(r.id, s.next)
+	if !ok || tab.rows[i].marks&rowCounted == 0 {
+		if _, dup := s.newIDs[r.id]; dup {
+			return stageDuplicate
+		}
+		s.newIDs[r.id] = struct{}{}
+		return stageWhole
+	}
+	s.next = i + 1
+	if words := (len(tab.rows) + 63) / 64; len(s.rows) < words {
+		s.rows = append(s.rows, make([]uint64, words-len(s.rows))...)
+	}
+	w, bit := i/64, uint64(1)<<(i%64)
+	if s.rows[w]&bit != 0 {
+		return stageDuplicate
+	}
+	s.rows[w] |= bit
+	if wide || (r.created != 0 && r.created != tab.created(i)) || tab.rows[i].marks&(rowLastBelow|rowWideHW) != 0 || r.counts != tab.rows[i].hw {
+		return stageWhole
+	}
+	if len(s.same) <= i {
+		s.same = append(s.same, make([]sameRecord, len(tab.rows)-len(s.same))...)
+	}
+	s.same[i] = sameRecord{series: r.series, state: r.state, price: r.price}
+	return stageSame
+}
+
+// sameRows calls fn with each row kept as unchanged. Rows staged whole
+// are marked rowCommitted by then and left out.
+func (s *Staged) sameRows(fn func(i int, r *sameRecord)) {
+	for w, word := range s.rows {
+		for word != 0 {
+			i := w*64 + bits.TrailingZeros64(word)
+			word &= word - 1
+			if i < len(s.same) && s.t.tab.rows[i].marks&rowCommitted == 0 {
+				fn(i, &s.same[i])
+			}
+		}
+	}
 }
 
 // seriesOf returns the index of the series (productType, sender), adding
@@ -165,7 +260,14 @@ func (s *Staged) counts(r *stagedRecord) Counts {
 // Discard drops the staged records: the tracker is left as it was.
 func (s *Staged) Discard() {
 	s.pending = false
-	s.recs = nil
+	s.t.mu.Lock()
+	s.t.tab.pinned--
+	s.t.mu.Unlock()
+	s.drop()
+}
+
+func (s *Staged) drop() {
+	s.recs, s.n, s.rows, s.same, s.newIDs, s.wide = nil, 0, nil, nil, nil, nil
 }
 
 // Commit applies the staged records, read successfully at now, and saves the state
@@ -175,11 +277,11 @@ func (s *Staged) Commit(now time.Time) error {
 	s.flush()
 	t := s.t
 	t.mu.Lock()
+	t.tab.pinned--
 	t.commitStaged(s, now)
-	t.lastStaged = len(s.recs)
 	save := t.path != "" && (t.dirty || t.touched && now.Sub(t.encodedAt) >= touchSaveInterval)
 	t.mu.Unlock()
-	s.recs = nil
+	s.drop()
 	if !save {
 		return nil
 	}

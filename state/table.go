@@ -28,6 +28,9 @@ type batchTable struct {
 
 	counted int // rows in the counters' memory
 	inMem   int // rows in the batch status memory
+	// pinned counts the reads staged and not yet committed or discarded:
+	// they refer to rows by number, so no row moves meanwhile.
+	pinned int
 }
 
 // batchRow is one batch. Times are Unix seconds; the status fields are
@@ -111,8 +114,12 @@ func (t *batchTable) reserve(n int) {
 }
 
 // compact drops the rows in neither memory, keeping the order of the
-// others, and rebuilds the index when any went.
+// others, and rebuilds the index when any went. While a read is staged it
+// does nothing.
 func (t *batchTable) compact() {
+	if t.pinned > 0 {
+		return // a later compaction drops them
+	}
 	kept := 0
 	for i := range t.rows {
 		r := &t.rows[i]

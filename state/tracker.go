@@ -119,7 +119,6 @@ type Tracker struct {
 	strs        []string // action states; strs[0] is ""
 	strIndex    map[string]int32
 	corrections uint64
-	lastStaged  int // records the last commit took, to size the next staging
 	lastPrune   time.Time
 	encodedAt   time.Time // when the state was last taken to be saved
 	dirty       bool      // changed since the last successful save
@@ -269,48 +268,66 @@ func (t *Tracker) commitStaged(s *Staged, now time.Time) {
 		t.fresh, t.rescoped = false, false
 		t.dirty = true // so that a restart does not start counting again
 	}
-	if len(s.recs) > 0 {
+	if s.n > 0 {
 		t.touched = true
 	}
 	if len(t.tab.rows) == 0 {
-		t.tab.reserve(len(s.recs)) // a first read: all of it is new
+		t.tab.reserve(s.n) // a first read: all of it is new
 	}
 	// The read's few series and states, as the tracker's indexes, taken
 	// when a record first needs them: a series or state only duplicates
 	// refer to is not the tracker's.
 	seriesOf := noIndexes(len(s.series))
 	stateOf := noIndexes(len(s.states))
+	mapped := func(series, state uint32) (int32, int32) {
+		if seriesOf[series] < 0 {
+			seriesOf[series] = t.seriesOf(s.series[series])
+		}
+		if stateOf[state] < 0 {
+			stateOf[state] = t.intern(s.states[state])
+		}
+		return seriesOf[series], stateOf[state]
+	}
 	changeOf := func(r *stagedRecord) change {
-		if seriesOf[r.series] < 0 {
-			seriesOf[r.series] = t.seriesOf(s.series[r.series])
-		}
-		if stateOf[r.state] < 0 {
-			stateOf[r.state] = t.intern(s.states[r.state])
-		}
-		return change{id: r.id, created: r.created, counts: s.counts(r), series: seriesOf[r.series], state: stateOf[r.state], price: r.price}
+		series, state := mapped(r.series, r.state)
+		return change{id: r.id, created: r.created, counts: s.counts(r), series: series, state: state, price: r.price}
 	}
-	for i := range s.recs {
-		r := &s.recs[i]
-		bi, ok := t.tab.find(r.id, next)
-		if !ok {
-			bi = t.tab.add(r.id)
-		}
-		next = bi + 1
-		switch marks := t.tab.rows[bi].marks; {
-		case marks&rowCommitted != 0: // a duplicate in this answer
-		case marks&rowCounted == 0:
-			c := changeOf(r)
-			t.addBatch(bi, &c, seen, baseline)
-		default:
-			c := changeOf(r)
-			t.updateBatch(bi, &c, seen)
+	for _, block := range s.recs {
+		for i := range block {
+			next = t.commitRecord(&block[i], next, baseline, seen, changeOf)
 		}
 	}
+	// The batches whose counts did not move: their series and state may
+	// have, as may what a label value is mapped to.
+	s.sameRows(func(i int, r *sameRecord) {
+		c := change{id: t.tab.ids[i], counts: t.tab.lastValues(i), price: r.price}
+		c.series, c.state = mapped(r.series, r.state)
+		t.updateBatch(i, &c, seen)
+	})
 	t.tab.clearMarks(rowCommitted)
 	if now.Sub(t.lastPrune) >= pruneInterval {
 		t.prune(now)
 		t.lastPrune = now
 	}
+}
+
+// commitRecord commits r, whose batch is likely at row next, and returns
+// where the next record's batch likely is. t.mu must be held.
+func (t *Tracker) commitRecord(r *stagedRecord, next int, baseline bool, seen int64, changeOf func(*stagedRecord) change) int {
+	bi, ok := t.tab.find(r.id, next)
+	if !ok {
+		bi = t.tab.add(r.id)
+	}
+	switch marks := t.tab.rows[bi].marks; {
+	case marks&rowCommitted != 0: // a duplicate in this answer
+	case marks&rowCounted == 0:
+		c := changeOf(r)
+		t.addBatch(bi, &c, seen, baseline)
+	default:
+		c := changeOf(r)
+		t.updateBatch(bi, &c, seen)
+	}
+	return bi + 1
 }
 
 // addBatch takes row i, first seen by the counters in c, into the
