@@ -324,13 +324,18 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 		lctx, cancel := a.lookupContext(ctx, f)
 		status.refresh(lctx, refs)
 		cancel()
+		if distinct >= largeRead {
+			releaseRead() // and what the lookups left
+		}
 	}
 	return res
 }
 
 // largeRead is the number of batches past which a read's garbage is worth
-// collecting at once.
-const largeRead = 50_000
+// collecting at once. Below it the garbage is a few tens of MB at most, and
+// collecting and returning it costs more time than it saves memory (about
+// a fifth of a scrape of 100,000 batches with status lookups).
+const largeRead = 250_000
 
 // releaseRead collects what a large read of the cakes left and gives it
 // back to the system. A read stages its batches until it is whole, so the
