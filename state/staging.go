@@ -35,7 +35,12 @@ type Staged struct {
 	next   int                // the row the next record's batch likely is
 	// series are the read's distinct (product type, sender) pairs, and
 	// states its distinct action states, states[0] being "". Rewriting a
-	// label value is rewriting these tables, never the records.
+	// label value before Commit is rewriting these tables, never the
+	// records: both kinds of record refer to them by index, and Commit maps
+	// each entry to the tracker's series and states once, by value, so
+	// that entries rewritten alike merge. A rewrite must keep states[0] ""
+	// and pass what it makes through fitString; seriesIndex and stateIndex
+	// still key the values as read, so it comes after the last Add.
 	series      []seriesKey
 	seriesIndex map[seriesKey]uint32
 	states      []string
