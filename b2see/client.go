@@ -130,8 +130,8 @@ func (c *Client) Endpoint() string { return c.endpoint }
 
 // Cakes reads the account's batch records and calls fn with each, in the
 // order of the answer. The *Record passed to fn is reused: fn must copy what
-// it keeps. Records are decoded one at a time, so memory does not grow with
-// the size of the answer.
+// it keeps. Records are decoded one at a time, so the decoder's memory does
+// not grow with the size of the answer; what fn keeps is fn's.
 //
 // If fn returns an error, Cakes stops and returns it. Otherwise the error,
 // if any, is one of the types of this package (check with errors.As or

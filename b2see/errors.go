@@ -71,12 +71,18 @@ type TimeoutError struct {
 
 func (e *TimeoutError) Error() string { return "upstream timed out while " + e.Op }
 
-// TooLargeError means the (decompressed) body passed the configured cap.
+// TooLargeError means the (decompressed) body passed the configured cap,
+// or, when Records is set, that the answer listed more distinct batches
+// than the exporter keeps.
 type TooLargeError struct {
-	Limit int64
+	Limit   int64 // bytes
+	Records int   // batches; 0 when the cap passed is Limit
 }
 
 func (e *TooLargeError) Error() string {
+	if e.Records > 0 {
+		return fmt.Sprintf("upstream answer lists more than %d distinct batches, the most the exporter keeps for an account", e.Records)
+	}
 	return fmt.Sprintf("upstream body is larger than the limit of %d bytes", e.Limit)
 }
 

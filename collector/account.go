@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -133,13 +134,13 @@ func NewAccount(opts AccountOptions) *Account {
 	a.created = a.now()
 	a.logger = a.logger.With("account", opts.Name)
 	if opts.Status != nil {
-		a.status = a.newStatusTracker(*opts.Status)
+		a.status = a.newStatusTracker(*opts.Status, opts.Counters)
 	}
 	return a
 }
 
-func (a *Account) newStatusTracker(opts StatusOptions) *statusTracker {
-	return newStatusTracker(opts, a.logger, a.now, func(err error, took time.Duration) {
+func (a *Account) newStatusTracker(opts StatusOptions, counters *state.Tracker) *statusTracker {
+	return newStatusTracker(opts, counters, a.logger, a.now, func(err error, took time.Duration) {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		a.countRequest("batches", err, took)
@@ -283,12 +284,28 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 	if status != nil {
 		refs = status.takeRefs()
 	}
+	distinct := 0
+	var o state.Observation
 	err := opts.Source.Cakes(ctx, func(b *b2see.Record) error {
-		if !w.add(b) || !b.HasID {
+		switch {
+		case counting != nil && b.HasID:
+			// The counters' staging knows the batches of the read: it tells
+			// the duplicates without a set of IDs of its own.
+			raw, key := w.keyOf(b)
+			observation(&o, b, key)
+			if !counting.Add(&o) {
+				w.addDuplicate()
+				return nil
+			}
+			w.addNew(b, raw, key)
+		case !w.add(b) || !b.HasID:
 			return nil
 		}
-		if counting != nil {
-			observation(counting.Next(), b, w.lastKey)
+		// What a read keeps until it is whole (the staged records, the
+		// IDs seen, the window's list) grows with each batch: past what
+		// the state can hold, the answer fails rather than the memory.
+		if distinct++; distinct > maxBatches {
+			return &b2see.TooLargeError{Records: maxBatches}
 		}
 		if status != nil {
 			r := listedBatch{id: b.ID}
@@ -307,6 +324,7 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 			counting.MapLabels(counterLabels(fold))
 		}
 	}
+	w.seen = nil // the window is kept until the next read; its IDs are not needed
 	if counting != nil {
 		// Only a whole answer counts: a partial one would see batches
 		// vanish and counts stop short.
@@ -317,13 +335,38 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 		}
 	}
 	res := a.record(w, opts.SenderLabel, err, start, took)
+	if distinct >= largeRead {
+		releaseRead()
+	}
 	if err == nil && status != nil {
 		lctx, cancel := a.lookupContext(ctx, f)
 		status.refresh(lctx, refs)
 		cancel()
+		if distinct >= largeRead {
+			releaseRead() // and what the lookups left
+		}
 	}
 	return res
 }
+
+// largeRead is the number of batches past which a read's garbage is worth
+// collecting at once. Below it the garbage is a few tens of MB at most, and
+// collecting and returning it costs more time than it saves memory (about
+// a fifth of a scrape of 100,000 batches with status lookups).
+const largeRead = 250_000
+
+// releaseRead collects what a large read of the cakes left and gives it
+// back to the system. A read stages its batches until it is whole, so the
+// heap peaks at its end; left to itself, the collector would set its next
+// goal from that peak and let the garbage of the status lookups and of the
+// following reads grow to twice it. Once collected, the heap goes on from
+// what outlives a scrape. A collection of a heap without pointers takes a
+// few milliseconds.
+func releaseRead() { debug.FreeOSMemory() }
+
+// maxBatches is the most distinct batches a read of an account takes:
+// what the state of an account can hold.
+const maxBatches = state.MaxBatches
 
 // lookupContext is ctx, ending by the latest deadline of the scrapes
 // waiting on f.
@@ -498,7 +541,7 @@ func (a *Account) Reconfigure(opts AccountOptions) {
 	case opts.Status == nil:
 		a.status = nil
 	case a.status == nil:
-		a.status = a.newStatusTracker(*opts.Status)
+		a.status = a.newStatusTracker(*opts.Status, opts.Counters)
 	default:
 		// Keep what is known of the batches; take the new client and mapping.
 		a.status.reconfigure(*opts.Status)

@@ -270,11 +270,21 @@ func (lc *labelCaps) begin() *prefold {
 
 // value is v of label l as the record is aggregated, counting it.
 func (p *prefold) value(l cappedLabel, v string) string {
-	if p == nil || p.kept[l] == nil {
-		return v
+	p.count(l, v)
+	return p.fold(l, v)
+}
+
+// count counts a batch of value v of label l, when the read folds l.
+func (p *prefold) count(l cappedLabel, v string) {
+	if p != nil && p.kept[l] != nil {
+		p.tallies[l].add(v)
 	}
-	p.tallies[l].add(v)
-	if p.kept[l][v] {
+}
+
+// fold is v of label l as the record is aggregated: v, or overflowValue
+// when the read folds l and v is not one of the values it keeps.
+func (p *prefold) fold(l cappedLabel, v string) string {
+	if p == nil || p.kept[l] == nil || p.kept[l][v] {
 		return v
 	}
 	return overflowValue

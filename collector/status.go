@@ -50,7 +50,7 @@ type listedBatch struct {
 	created int64 // DateCreated in Unix seconds; 0 when the record has none
 }
 
-// Phase indexes, kept in a knownBatch instead of the phase's name:
+// Phase indexes, kept in a state.StatusEntry instead of the phase's name:
 // phaseUnknown, then those of b2see.Phases.
 const (
 	phaseUnknown uint8 = iota
@@ -86,95 +86,6 @@ const (
 	flagBaseline        = state.StatusBaseline
 )
 
-// knownBatch is what is known of one batch in the window. It is small and
-// holds no pointer: a window has up to some hundred thousand.
-type knownBatch struct {
-	id      int64
-	created int64  // Unix seconds; 0 when unknown
-	asked   uint64 // sequence number of the last lookup started; 0 never
-	code    int32
-	timeout int32  // minutes
-	gen     uint32 // the read that last saw the batch
-	seen    int64  // Unix seconds of the last read that listed the batch
-	phase   uint8  // of code, under the tracker's mapping
-	// flags: the status is known; the batch was counted as failed, as
-	// timed out (each at most once).
-	flags uint8
-}
-
-// statusMemory is what must survive a restart: the known statuses and the
-// counters, with the flags that keep a batch from counting twice. It holds
-// only the batches of the last window, so it stays bounded. Batches live in
-// a slice with an index by ID, which a window's worth of updates walks far
-// faster than a map of structs.
-type statusMemory struct {
-	index              map[int64]int32
-	batches            []knownBatch
-	failures, timeouts uint64
-	// since is when the memory started (Unix seconds): a batch created
-	// before it and first listed later, as when the window is widened, is
-	// part of the baseline, not counted as new.
-	since int64
-}
-
-func newStatusMemory() statusMemory {
-	return statusMemory{index: map[int64]int32{}}
-}
-
-// get returns the batch id, or nil.
-func (m *statusMemory) get(id int64) *knownBatch {
-	if i, ok := m.index[id]; ok {
-		return &m.batches[i]
-	}
-	return nil
-}
-
-// put adds or replaces a batch.
-func (m *statusMemory) put(e knownBatch) {
-	if p := m.get(e.id); p != nil {
-		*p = e
-		return
-	}
-	m.index[e.id] = int32(len(m.batches))
-	m.batches = append(m.batches, e)
-}
-
-// remove deletes the batch at i, moving the last one into its place.
-func (m *statusMemory) remove(i int) {
-	delete(m.index, m.batches[i].id)
-	last := len(m.batches) - 1
-	if i != last {
-		m.batches[i] = m.batches[last]
-		m.index[m.batches[i].id] = int32(i)
-	}
-	m.batches = m.batches[:last]
-}
-
-// saved returns what of the memory must outlive a restart: the batches
-// with something worth keeping.
-func (m *statusMemory) saved() state.Statuses {
-	s := state.Statuses{Failures: m.failures, Timeouts: m.timeouts, Since: m.since}
-	for i := range m.batches {
-		if e := &m.batches[i]; e.flags != 0 {
-			s.Batches = append(s.Batches, state.SavedStatus{ID: e.id, Seen: e.seen, Code: e.code, Timeout: e.timeout, Flags: e.flags})
-		}
-	}
-	return s
-}
-
-// statusMemoryOf returns the memory of what a status file kept. The phases
-// are left for the tracker to set from its mapping, which may have changed
-// since.
-func statusMemoryOf(s *state.Statuses) statusMemory {
-	m := newStatusMemory()
-	m.failures, m.timeouts, m.since = s.Failures, s.Timeouts, s.Since
-	m.batches = make([]knownBatch, 0, len(s.Batches))
-	for _, b := range s.Batches {
-		m.put(knownBatch{id: b.ID, code: b.Code, timeout: b.Timeout, seen: b.Seen, flags: b.Flags})
-	}
-	return m
-}
-
 // clamp32 fits an upstream number into an int32: codes and timeouts are
 // small, and a wild one must not wrap around.
 func clamp32[T int | int64](v T) int32 {
@@ -197,21 +108,34 @@ type statusTracker struct {
 	roundMu sync.Mutex // one round of lookups at a time
 	fresh   bool       // no saved memory was loaded: the first read is the baseline
 
-	mu       sync.Mutex
-	mem      statusMemory
+	// mu is the memory's lock: the counters' when they share their table.
+	mu *sync.Mutex
+	// mem holds the batches of the last window with what is known of
+	// them; only those, so it stays bounded.
+	mem                *state.StatusMemory
+	failures, timeouts uint64
+	// since is when the memory started (Unix seconds): a batch created
+	// before it and first listed later, as when the window is widened, is
+	// part of the baseline, not counted as new.
+	since    int64
 	gen      uint32        // reads seen; 0 before the first
-	seq      uint64        // lookups started
 	unasked  int           // lookups the last round did not get an answer to
 	dirty    bool          // mem changed since the last save
 	failing  failure.Latch // the lookup failure last logged at warning level
 	unmapped unmappedCodes
-	retryAt  time.Time     // no lookup before, after a 429 with Retry-After
-	refs     []listedBatch // kept between reads, for takeRefs
+	retryAt  time.Time // no lookup before, after a 429 with Retry-After
+	lastRefs int       // batches the last read listed, to size the next list
 
 	saveMu sync.Mutex // one save at a time, so that none overwrites a newer one
 }
 
-func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.Time, count func(error, time.Duration)) *statusTracker {
+// newStatusTracker returns the status tracker of opts. When counters is
+// not nil, its memory shares their table of batches.
+func newStatusTracker(opts StatusOptions, counters *state.Tracker, logger *slog.Logger, now func() time.Time, count func(error, time.Duration)) *statusTracker {
+	mem := state.NewStatusMemory()
+	if counters != nil {
+		mem = counters.StatusMemory()
+	}
 	t := &statusTracker{
 		client:      opts.Client,
 		statuses:    map[int]StatusMapping{},
@@ -219,7 +143,8 @@ func newStatusTracker(opts StatusOptions, logger *slog.Logger, now func() time.T
 		logger:      logger,
 		now:         now,
 		count:       count,
-		mem:         newStatusMemory(),
+		mem:         mem,
+		mu:          mem.Mutex(),
 		fresh:       true,
 	}
 	if t.concurrency <= 0 {
@@ -240,10 +165,22 @@ func (t *statusTracker) load(path string) {
 	if !ok {
 		return
 	}
-	t.mem, t.fresh = statusMemoryOf(&saved), false
-	for i := range t.mem.batches {
-		e := &t.mem.batches[i]
-		e.phase = phaseIndex(t.mapping(e.code).Phase)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.mem.Load(&saved)
+	t.failures, t.timeouts, t.since, t.fresh = saved.Failures, saved.Timeouts, saved.Since, false
+	t.setPhases()
+}
+
+// setPhases sets the phase of every batch from its code, under the
+// current mapping. t.mu must be held.
+func (t *statusTracker) setPhases() {
+	for i := range t.mem.Rows() {
+		if t.mem.In(i) {
+			e := t.mem.Entry(i)
+			e.Phase = phaseIndex(t.mapping(e.Code).Phase)
+			t.mem.Set(i, e)
+		}
 	}
 }
 
@@ -255,23 +192,23 @@ func (t *statusTracker) mapping(code int32) StatusMapping {
 	return StatusMapping{Name: strconv.Itoa(int(code)), Phase: string(b2see.PhaseUnknown)}
 }
 
-func terminal(e *knownBatch) bool {
-	return e.flags&flagKnown != 0 && (e.phase == phaseSucceeded || e.phase == phaseFailed)
+func terminal(e *state.StatusEntry) bool {
+	return e.Flags&flagKnown != 0 && (e.Phase == phaseSucceeded || e.Phase == phaseFailed)
 }
 
 // timedOut reports whether a batch is overdue at now (Unix nanoseconds):
 // still pending or running more than its timeout after it was created.
-func timedOut(e *knownBatch, now int64) bool {
-	if e.flags&flagKnown == 0 || e.timeout <= 0 || e.created == 0 {
+func timedOut(e *state.StatusEntry, now int64) bool {
+	if e.Flags&flagKnown == 0 || e.Timeout <= 0 || e.Created == 0 {
 		return false
 	}
-	if e.phase != phasePending && e.phase != phaseRunning {
+	if e.Phase != phasePending && e.Phase != phaseRunning {
 		return false
 	}
 	// time.Time has the range for any date an upstream sends; a timeout
 	// past a century is no timeout worth the overflow.
-	timeout := time.Duration(min(e.timeout, maxTimeoutMinutes)) * time.Minute
-	return time.Unix(0, now).After(time.Unix(e.created, 0).Add(timeout))
+	timeout := time.Duration(min(e.Timeout, maxTimeoutMinutes)) * time.Minute
+	return time.Unix(0, now).After(time.Unix(e.Created, 0).Add(timeout))
 }
 
 const maxTimeoutMinutes = 100 * 365 * 24 * 60
@@ -280,17 +217,12 @@ const maxTimeoutMinutes = 100 * 365 * 24 * 60
 // as long as the counters remember theirs.
 const statusGrace = state.DefaultGrace
 
-// takeRefs returns an empty list for the next read's batches, with the
-// room of the last one: the list a refresh gave back, when there is one.
+// takeRefs returns an empty list for the next read's batches, with room
+// for as many as the last one listed.
 func (t *statusTracker) takeRefs() []listedBatch {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	refs := t.refs
-	t.refs = nil
-	if refs == nil {
-		refs = make([]listedBatch, 0, len(t.mem.batches)+len(t.mem.batches)/8)
-	}
-	return refs[:0]
+	return make([]listedBatch, 0, t.lastRefs+t.lastRefs/8)
 }
 
 // lookupMargin is what a round of lookups leaves of the time to a deadline,
@@ -352,7 +284,7 @@ func (t *statusTracker) refresh(ctx context.Context, refs []listedBatch) {
 // dueLookup is a batch whose status is to be looked up.
 type dueLookup struct {
 	id    int64
-	asked uint64
+	asked uint32
 }
 
 // takeWindow takes the batches of a read as the window: it adds those
@@ -360,53 +292,53 @@ type dueLookup struct {
 // returns those whose status is not known to be final. t.mu must be held.
 func (t *statusTracker) takeWindow(refs []listedBatch) []dueLookup {
 	t.gen++
-	m := &t.mem
+	m := t.mem
 	now := t.now().Unix()
-	if m.since == 0 {
-		m.since = now
+	if t.since == 0 {
+		t.since = now
 		t.dirty = true
 	}
+	m.BeginRead(len(refs))
 	// Answers list the batches in much the same order each time, so the
 	// batch after the last one found is tried before the index.
 	next := 0
 	for _, r := range refs {
-		i := next
-		if i >= len(m.batches) || m.batches[i].id != r.id {
-			j, ok := m.index[r.id]
-			if !ok {
-				j = int32(len(m.batches))
-				m.index[r.id] = j
-				e := knownBatch{id: r.id}
-				if (t.fresh && t.gen == 1) || (r.created != 0 && r.created < m.since) {
-					e.flags = flagBaseline
-				}
-				m.batches = append(m.batches, e)
+		i, added := m.Add(r.id, next)
+		if added {
+			var e state.StatusEntry
+			if (t.fresh && t.gen == 1) || (r.created != 0 && r.created < t.since) {
+				e.Flags = flagBaseline
 			}
-			i = int(j)
+			m.Set(i, e)
 		}
-		m.batches[i].created, m.batches[i].gen, m.batches[i].seen = r.created, t.gen, now
+		m.List(i, r.created, now)
 		next = i + 1
 	}
-	t.refs = refs
+	t.lastRefs = len(refs)
 	var todo []dueLookup
-	for i := 0; i < len(m.batches); {
-		e := &m.batches[i]
-		if e.gen != t.gen {
+	gone := false
+	for i := range m.Rows() {
+		if !m.In(i) {
+			continue
+		}
+		e := m.Entry(i)
+		if !m.Listed(i) {
 			// Not in this answer. Forget the batch only once it has been
 			// gone for a while: an answer that leaves batches out (an empty
 			// one, a narrower window) must not make them count as new again.
-			if now-e.seen > int64(statusGrace/time.Second) {
-				t.dirty = t.dirty || e.flags != 0
-				m.remove(i)
-				continue
+			if now-e.Seen > int64(statusGrace/time.Second) {
+				t.dirty = t.dirty || e.Flags != 0
+				m.Forget(i)
+				gone = true
 			}
-			i++
 			continue
 		}
-		if !terminal(e) {
-			todo = append(todo, dueLookup{e.id, e.asked})
+		if !terminal(&e) {
+			todo = append(todo, dueLookup{m.ID(i), e.Asked})
 		}
-		i++
+	}
+	if gone {
+		m.Compact()
 	}
 	return todo
 }
@@ -464,9 +396,8 @@ func (t *statusTracker) lookUp(ctx context.Context, cancel context.CancelFunc, c
 // time a 429 asks to wait.
 func (t *statusTracker) lookUpOne(ctx context.Context, client BatchLookup, id int64) error {
 	t.mu.Lock()
-	t.seq++
-	if e := t.mem.get(id); e != nil {
-		e.asked = t.seq
+	if i, ok := t.mem.Find(id, -1); ok {
+		t.mem.MarkAsked(i)
 	}
 	t.mu.Unlock()
 	start := t.now()
@@ -491,34 +422,36 @@ func (t *statusTracker) lookUpOne(ctx context.Context, client BatchLookup, id in
 func (t *statusTracker) takeAnswer(id int64, st b2see.BatchStatus) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := t.mem.get(id)
-	if e == nil {
+	i, ok := t.mem.Find(id, -1)
+	if !ok {
 		return
 	}
+	e := t.mem.Entry(i)
 	code, timeout := clamp32(st.Status), clamp32(st.TimeoutMinutes)
-	if e.flags&flagKnown == 0 || e.code != code || e.timeout != timeout {
+	if e.Flags&flagKnown == 0 || e.Code != code || e.Timeout != timeout {
 		t.dirty = true
 	}
 	m := t.mapping(code)
-	first := e.flags&flagKnown == 0
-	e.code, e.timeout, e.phase = code, timeout, phaseIndex(m.Phase)
-	e.flags |= flagKnown
-	if first && e.flags&flagBaseline != 0 {
-		if e.phase == phaseFailed {
-			e.flags |= flagFailedCounted
+	first := e.Flags&flagKnown == 0
+	e.Code, e.Timeout, e.Phase = code, timeout, phaseIndex(m.Phase)
+	e.Flags |= flagKnown
+	if first && e.Flags&flagBaseline != 0 {
+		if e.Phase == phaseFailed {
+			e.Flags |= flagFailedCounted
 		}
-		if timedOut(e, t.now().UnixNano()) {
-			e.flags |= flagTimedOutCounted
+		if timedOut(&e, t.now().UnixNano()) {
+			e.Flags |= flagTimedOutCounted
 		}
 	}
 	if _, ok := t.statuses[int(code)]; !ok {
 		t.unmapped.note(code, t.logger)
 	}
-	if e.phase == phaseFailed && e.flags&flagFailedCounted == 0 {
-		e.flags |= flagFailedCounted
-		t.mem.failures++
+	if e.Phase == phaseFailed && e.Flags&flagFailedCounted == 0 {
+		e.Flags |= flagFailedCounted
+		t.failures++
 		t.dirty = true
 	}
+	t.mem.Set(i, e)
 }
 
 // logRound logs a lookup failure once when it starts or changes.
@@ -549,7 +482,7 @@ func (t *statusTracker) saveIfDirty() {
 		t.mu.Unlock()
 		return
 	}
-	saved := t.mem.saved()
+	saved := t.mem.Saved(t.failures, t.timeouts, t.since)
 	t.dirty = false
 	t.mu.Unlock()
 	if err := t.file.Save(&saved); err != nil {
@@ -578,24 +511,28 @@ func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now
 		// A window has few distinct codes: a short list beats a map.
 		var byCode []codeCount
 		nowNano := now.UnixNano()
-		for i := range t.mem.batches {
-			e := &t.mem.batches[i]
-			if e.flags&flagKnown == 0 || e.gen != t.gen {
-				continue // unknown, or not in the last read's window
+		for i := range t.mem.Rows() {
+			if !t.mem.In(i) || !t.mem.Listed(i) {
+				continue // not in the last read's window
+			}
+			e := t.mem.Entry(i)
+			if e.Flags&flagKnown == 0 {
+				continue
 			}
 			j := 0
-			for j < len(byCode) && byCode[j].code != e.code {
+			for j < len(byCode) && byCode[j].code != e.Code {
 				j++
 			}
 			if j == len(byCode) {
-				byCode = append(byCode, codeCount{code: e.code})
+				byCode = append(byCode, codeCount{code: e.Code})
 			}
 			byCode[j].n++
-			if timedOut(e, nowNano) {
+			if timedOut(&e, nowNano) {
 				timedOutNow++
-				if e.flags&flagTimedOutCounted == 0 {
-					e.flags |= flagTimedOutCounted
-					t.mem.timeouts++
+				if e.Flags&flagTimedOutCounted == 0 {
+					e.Flags |= flagTimedOutCounted
+					t.mem.Set(i, e)
+					t.timeouts++
 					t.dirty = true
 				}
 			}
@@ -615,10 +552,10 @@ func (t *statusTracker) collect(ch chan<- prometheus.Metric, account string, now
 			counts[statusLabels{m.Name, m.Phase}] += c.n
 		}
 	}
-	failures, timeouts, unasked, dirty := t.mem.failures, t.mem.timeouts, t.unasked, t.dirty
+	failures, timeouts, unasked, dirty := t.failures, t.timeouts, t.unasked, t.dirty
 	var since time.Time // when the counts started, once known
-	if t.mem.since != 0 {
-		since = time.Unix(t.mem.since, 0)
+	if t.since != 0 {
+		since = time.Unix(t.since, 0)
 	}
 	t.mu.Unlock()
 
@@ -661,8 +598,5 @@ func (t *statusTracker) reconfigure(opts StatusOptions) {
 	if t.concurrency <= 0 {
 		t.concurrency = b2see.DefaultLookupConcurrency
 	}
-	for i := range t.mem.batches {
-		e := &t.mem.batches[i]
-		e.phase = phaseIndex(t.mapping(e.code).Phase)
-	}
+	t.setPhases()
 }

@@ -515,40 +515,6 @@ func TestStatusDamagedMemoryStartsAfresh(t *testing.T) {
 	}
 }
 
-// TestStatusMemorySavedAndRestored: what the memory saves comes back as it
-// was, but for what only a running tracker needs.
-func TestStatusMemorySavedAndRestored(t *testing.T) {
-	m := newStatusMemory()
-	m.failures, m.timeouts, m.since = 7, 300, t0.Unix()
-	want := []knownBatch{
-		{id: 1, code: 3, timeout: 60, seen: t0.Unix(), flags: flagKnown | flagFailedCounted},
-		{id: -5, code: -1, timeout: 0, seen: t0.Unix() + 1, flags: flagKnown | flagTimedOutCounted},
-		{id: 1 << 40, code: 1, timeout: 129600, seen: t0.Unix() + 2, flags: flagKnown},
-	}
-	for _, e := range want {
-		m.put(e)
-	}
-	m.put(knownBatch{id: 9, code: 2, created: 5, asked: 3}) // nothing known: not kept
-	saved := m.saved()
-	data, err := state.EncodeStatuses(&saved)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loaded, err := state.DecodeStatuses(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := statusMemoryOf(&loaded)
-	if got.failures != 7 || got.timeouts != 300 || got.since != t0.Unix() || len(got.batches) != 3 {
-		t.Fatalf("restored %+v", got)
-	}
-	for _, e := range want {
-		if g := got.get(e.id); g == nil || *g != e {
-			t.Errorf("batch %d: %+v, want %+v", e.id, g, e)
-		}
-	}
-}
-
 func TestStatusMemoryForgetsBatchesLeavingTheWindow(t *testing.T) {
 	dir := t.TempDir()
 	l := newMemLookup()
@@ -777,7 +743,7 @@ func TestTimedOutOddDates(t *testing.T) {
 		{"just before", time.Date(2026, 11, 1, 11, 0, 1, 0, time.UTC), 60, false},
 	}
 	for _, tt := range tests {
-		e := knownBatch{created: tt.created.Unix(), timeout: tt.timeout, flags: flagKnown, phase: phaseRunning}
+		e := state.StatusEntry{Created: tt.created.Unix(), Timeout: tt.timeout, Flags: flagKnown, Phase: phaseRunning}
 		if got := timedOut(&e, now); got != tt.want {
 			t.Errorf("%s: timedOut = %v, want %v", tt.name, got, tt.want)
 		}

@@ -84,7 +84,7 @@ func TestStatusOversizedMemoryIsNotRead(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	tr := newStatusTracker(StatusOptions{Client: newMemLookup(), StateFile: path}, logger, func() time.Time { return t0 }, func(error, time.Duration) {})
+	tr := newStatusTracker(StatusOptions{Client: newMemLookup(), StateFile: path}, nil, logger, func() time.Time { return t0 }, func(error, time.Duration) {})
 	took := time.Since(start)
 	runtime.ReadMemStats(&after)
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
@@ -120,12 +120,11 @@ func legacyStatusFile(body []byte) []byte {
 // FuzzLoadStatusMemory: loading never panics, and whatever loads can be
 // exported without error and saves to a file that loads the same.
 func FuzzLoadStatusMemory(f *testing.F) {
-	m := newStatusMemory()
-	m.failures, m.timeouts, m.since = 3, 1, t0.Unix()
-	m.put(knownBatch{id: 7, code: 3, timeout: 60, seen: t0.Unix(), flags: flagKnown | flagFailedCounted})
-	m.put(knownBatch{id: 8, code: 9, timeout: -1, seen: t0.Unix(), flags: flagKnown | flagBaseline})
 	var seed []byte
-	for _, e := range m.saved().Batches {
+	for _, e := range []state.SavedStatus{
+		{ID: 7, Code: 3, Timeout: 60, Seen: t0.Unix(), Flags: flagKnown | flagFailedCounted},
+		{ID: 8, Code: 9, Timeout: -1, Seen: t0.Unix(), Flags: flagKnown | flagBaseline},
+	} {
 		seed = binary.AppendVarint(seed, e.ID)
 		seed = binary.AppendVarint(seed, int64(e.Code))
 		seed = binary.AppendVarint(seed, int64(e.Timeout))
@@ -139,18 +138,24 @@ func FuzzLoadStatusMemory(f *testing.F) {
 		if err != nil {
 			return
 		}
-		tr := newStatusTracker(StatusOptions{Client: newMemLookup(), Statuses: exampleStatuses}, slog.New(slog.DiscardHandler), func() time.Time { return t0 }, func(error, time.Duration) {})
-		tr.mem, tr.gen = statusMemoryOf(&loaded), 1
-		for i := range tr.mem.batches {
-			e := &tr.mem.batches[i]
-			e.phase, e.gen, e.created = phaseIndex(tr.mapping(e.code).Phase), 1, e.seen
+		tr := newStatusTracker(StatusOptions{Client: newMemLookup(), Statuses: exampleStatuses}, nil, slog.New(slog.DiscardHandler), func() time.Time { return t0 }, func(error, time.Duration) {})
+		tr.mu.Lock()
+		tr.mem.Load(&loaded)
+		tr.failures, tr.timeouts, tr.since, tr.gen = loaded.Failures, loaded.Timeouts, loaded.Since, 1
+		tr.setPhases()
+		for i := range tr.mem.Rows() {
+			e := tr.mem.Entry(i)
+			tr.mem.List(i, e.Seen, e.Seen) // listed by the last read, created when last seen
 		}
+		tr.mu.Unlock()
 		reg := prometheus.NewPedanticRegistry()
 		reg.MustRegister(statusCollector{tr})
 		if _, err := reg.Gather(); err != nil {
 			t.Fatalf("what loaded cannot be exported: %v", err)
 		}
-		kept := tr.mem.saved()
+		tr.mu.Lock()
+		kept := tr.mem.Saved(tr.failures, tr.timeouts, tr.since)
+		tr.mu.Unlock()
 		saved, err := state.EncodeStatuses(&kept)
 		if err != nil {
 			t.Fatalf("what loaded cannot be saved: %v", err)

@@ -37,7 +37,8 @@ type seriesStats struct {
 // window aggregates the records of one answer of the Batch Data API. Its
 // size grows with the number of distinct product types, senders and states,
 // never with the number of batches, except for the set of batch IDs used to
-// count each batch once.
+// count each batch once when no counters' staging tells the duplicates
+// (see Account.read). The set is dropped once the answer is read.
 type window struct {
 	series  map[seriesKey]*seriesStats
 	hists   map[string]*histogram
@@ -55,23 +56,51 @@ func newWindow(senders bool) *window {
 	return &window{
 		series:  map[seriesKey]*seriesStats{},
 		hists:   map[string]*histogram{},
-		seen:    map[int64]struct{}{},
 		senders: senders,
 	}
 }
 
 // add counts one record. It reports false for a batch already counted.
 func (w *window) add(b *b2see.Record) bool {
-	w.records++
 	if b.HasID {
 		if _, dup := w.seen[b.ID]; dup {
+			w.addDuplicate()
 			return false
+		}
+		if w.seen == nil {
+			w.seen = map[int64]struct{}{}
 		}
 		w.seen[b.ID] = struct{}{}
 	}
-	key := seriesKey{productType: w.pre.value(capProductType, labelValue(b.ProductType))}
+	raw, key := w.keyOf(b)
+	w.addNew(b, raw, key)
+	return true
+}
+
+// keyOf returns the product type and sender of b made fit to be label
+// values (no sender when the window has no sender label), and the key of
+// the series b counts under: the same, or overflowValue for a value the
+// read already folds (see prefold). It counts nothing.
+func (w *window) keyOf(b *b2see.Record) (raw, key seriesKey) {
+	raw.productType = labelValue(b.ProductType)
+	key.productType = w.pre.fold(capProductType, raw.productType)
 	if w.senders {
-		key.sender = w.pre.value(capSender, labelValue(b.SendingUserName))
+		raw.sender = labelValue(b.SendingUserName)
+		key.sender = w.pre.fold(capSender, raw.sender)
+	}
+	return raw, key
+}
+
+// addDuplicate counts a record of a batch already counted.
+func (w *window) addDuplicate() { w.records++ }
+
+// addNew counts a record whose batch the caller knows is not counted yet,
+// without the set of IDs add keeps; raw and key are what keyOf returned.
+func (w *window) addNew(b *b2see.Record, raw, key seriesKey) {
+	w.records++
+	w.pre.count(capProductType, raw.productType)
+	if w.senders {
+		w.pre.count(capSender, raw.sender)
 	}
 	s := w.lastStats
 	if s == nil || key != w.lastKey {
@@ -129,7 +158,6 @@ func (w *window) add(b *b2see.Record) bool {
 			w.observeFirstWatch(key.productType, max(b.LandingPageFirstWatched.Sub(start).Seconds(), 0))
 		}
 	}
-	return true
 }
 
 func (w *window) observeFirstWatch(productType string, secs float64) {

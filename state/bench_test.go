@@ -57,13 +57,18 @@ func BenchmarkSave(b *testing.B) {
 	b.ReportMetric(float64(fi.Size())/n, "bytes/batch")
 }
 
+// BenchmarkLoad measures opening the state of 100,000 and of 1,000,000
+// batches from its file.
 func BenchmarkLoad(b *testing.B) {
-	const n = 100_000
-	dir := b.TempDir()
-	benchTracker(b, dir, n)
-	for b.Loop() {
-		if got := Open(Options{Dir: dir, Account: "acme"}).Status().Batches; got != n {
-			b.Fatalf("loaded %d batches, want %d", got, n)
-		}
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("batches=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			benchTracker(b, dir, n)
+			for b.Loop() {
+				if got := Open(Options{Dir: dir, Account: "acme"}).Status().Batches; got != n {
+					b.Fatalf("loaded %d batches, want %d", got, n)
+				}
+			}
+		})
 	}
 }

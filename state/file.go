@@ -72,18 +72,10 @@ const (
 // may hold.
 func TimeInRange(sec int64) bool { return sec >= MinTime && sec <= MaxTime }
 
-// fit makes a record fit what a state file may hold, so that whatever is
-// saved loads again: its strings valid UTF-8 of at most MaxStringLen bytes,
-// its creation time in range or none. The upstream's decoder yields no
-// other, so this changes nothing but what another caller might pass.
-func (o *Observation) fit() {
-	o.ProductType, o.Sender, o.ActionState = fitString(o.ProductType), fitString(o.Sender), fitString(o.ActionState)
-	o.ActionLabel = fitString(o.ActionLabel)
-	if !o.Created.IsZero() && !TimeInRange(o.Created.Unix()) {
-		o.Created = time.Time{}
-	}
-}
-
+// fitString makes a string fit what a state file may hold, so that
+// whatever is saved loads again: valid UTF-8 of at most MaxStringLen bytes.
+// The upstream's decoder yields no other, so this changes nothing but what
+// another caller might pass.
 func fitString(s string) string {
 	if len(s) <= MaxStringLen && utf8.ValidString(s) {
 		return s
@@ -130,7 +122,7 @@ func AccountFile(dir, account, ext string) string {
 // encode returns the state as a file's content, or why it cannot be saved:
 // past the limits, it would not load again. t.mu must be held.
 func (t *Tracker) encode(now time.Time) ([]byte, error) {
-	if len(t.batches) > MaxBatches || len(t.series) > MaxSeries {
+	if t.tab.counted > MaxBatches || len(t.series) > MaxSeries {
 		return nil, fmt.Errorf("the state holds more than %d batches or %d series, more than a state file may: not saved", MaxBatches, MaxSeries)
 	}
 	out, nStrings := t.marshal(now)
@@ -200,28 +192,37 @@ func (t *Tracker) marshal(now time.Time) ([]byte, int) {
 		strs = appendString(strs, s)
 	}
 
-	// Batches come mostly in ID order with close creation times: deltas
-	// keep them to a few bytes each.
-	bat := make([]byte, 0, 16+len(t.batches)*24)
-	bat = binary.AppendUvarint(bat, uint64(len(t.batches)))
+	bat := t.marshalBatches(savedAt, stateRef)
+	return frame(meta, strs, ser, bat), len(table)
+}
+
+// marshalBatches renders the batches section. Batches come mostly in ID
+// order with close creation times: deltas keep them to a few bytes each.
+// t.mu must be held.
+func (t *Tracker) marshalBatches(savedAt int64, stateRef []uint64) []byte {
+	tab := t.tab
+	bat := make([]byte, 0, 16+tab.counted*24)
+	bat = binary.AppendUvarint(bat, uint64(tab.counted))
 	var prevID, prevCreated int64
-	for i := range t.batches {
-		b := &t.batches[i]
-		bat = binary.AppendVarint(bat, b.id-prevID)
-		bat = binary.AppendUvarint(bat, uint64(b.series))
-		bat = binary.AppendUvarint(bat, stateRef[b.state])
-		bat = binary.AppendVarint(bat, savedAt-b.lastSeen)
-		bat = binary.AppendVarint(bat, b.created-prevCreated)
-		for _, v := range b.hw {
+	for i := range tab.rows {
+		if tab.rows[i].marks&rowCounted == 0 {
+			continue
+		}
+		id, created, hw, last := tab.ids[i], tab.created(i), tab.hw(i), tab.lastValues(i)
+		bat = binary.AppendVarint(bat, id-prevID)
+		bat = binary.AppendUvarint(bat, uint64(tab.rows[i].series))
+		bat = binary.AppendUvarint(bat, stateRef[tab.ref(i, 0)])
+		bat = binary.AppendVarint(bat, savedAt-tab.lastSeen(i))
+		bat = binary.AppendVarint(bat, created-prevCreated)
+		for _, v := range hw {
 			bat = binary.AppendUvarint(bat, uint64(v))
 		}
-		for j, v := range b.last {
-			bat = binary.AppendUvarint(bat, uint64(b.hw[j]-v))
+		for j, v := range last {
+			bat = binary.AppendUvarint(bat, uint64(hw[j]-v))
 		}
-		prevID, prevCreated = b.id, b.created
+		prevID, prevCreated = id, created
 	}
-
-	return frame(meta, strs, ser, bat), len(table)
+	return bat
 }
 
 // frame makes a file of the sections meta, strings, series and batches:
@@ -508,33 +509,43 @@ func (t *Tracker) decodeBatches(d *decoder, saved int64, nStrings int, state fun
 		d.fail("batches: too many")
 		n = 0
 	}
-	t.batches = make([]countedBatch, n)
-	t.index = make(map[int64]int32, len(t.batches))
+	tab := t.tab
+	tab.reserve(n)
 	var prevID, prevCreated int64
-	for i := range t.batches {
-		b := &t.batches[i]
-		b.id = prevID + d.varint("batch ID")
-		b.series = d.index("batch series", len(t.series))
-		b.state = state(d.index("batch state", nStrings))
-		b.lastSeen = d.time("last seen", saved-d.varint("last seen"))
-		b.created = d.time("created", prevCreated+d.varint("created"))
-		for j := range b.hw {
-			b.hw[j] = int64(d.uvarint("count"))
-			if b.hw[j] < 0 {
+	for range n {
+		id := prevID + d.varint("batch ID")
+		series := d.index("batch series", len(t.series))
+		state := state(d.index("batch state", nStrings))
+		lastSeen := d.time("last seen", saved-d.varint("last seen"))
+		created := d.time("created", prevCreated+d.varint("created"))
+		var hw, last Counts
+		for j := range hw {
+			hw[j] = int64(d.uvarint("count"))
+			if hw[j] < 0 {
 				d.fail("count")
 			}
 		}
-		for j := range b.last {
-			b.last[j] = b.hw[j] - int64(d.uvarint("count"))
-			if b.last[j] < 0 || b.last[j] > b.hw[j] {
+		for j := range last {
+			last[j] = hw[j] - int64(d.uvarint("count"))
+			if last[j] < 0 || last[j] > hw[j] {
 				d.fail("count")
 			}
 		}
-		if _, dup := t.index[b.id]; dup {
+		if d.err != nil {
+			break
+		}
+		if _, dup := tab.find(id, -1); dup {
 			d.fail("batches: duplicate ID")
+			break
 		}
-		t.index[b.id] = int32(i)
-		prevID, prevCreated = b.id, b.created
+		i := tab.add(id)
+		tab.rows[i].marks, tab.rows[i].series = rowCounted, series
+		tab.setRef(i, 0, state)
+		tab.setCounts(i, hw, last)
+		tab.setCreated(i, created)
+		tab.setLastSeen(i, lastSeen)
+		tab.counted++
+		prevID, prevCreated = id, created
 	}
 	return d.done("batches")
 }
@@ -563,7 +574,7 @@ func (t *Tracker) load() *Tracker {
 		t.logger.Info("no saved counter state: counters start from the next successful scrape", "file", t.path)
 	case res.err == nil:
 		loaded.path = t.path
-		t.logger.Info("loaded the counter state", "file", t.path, "batches", len(loaded.batches), "saved", loaded.lastSave.UTC().Format(time.RFC3339))
+		t.logger.Info("loaded the counter state", "file", t.path, "batches", loaded.tab.counted, "saved", loaded.lastSave.UTC().Format(time.RFC3339))
 		return loaded
 	case res.asideErr != nil:
 		// Never overwrite a file that could hold the only copy of the

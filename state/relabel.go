@@ -20,22 +20,23 @@ const (
 // entry; only the totals an entry adds to are those of f's label. f is not
 // called for a record with no action state.
 func (s *Staged) MapLabels(f func(field Label, value string) string) {
-	for i := range s.obs {
-		o := &s.obs[i]
-		o.ProductType = f(LabelProductType, o.ProductType)
-		o.Sender = f(LabelSender, o.Sender)
-		o.ActionLabel = ""
-		if o.ActionState != "" {
-			o.ActionLabel = f(LabelActionState, o.ActionState)
-		}
+	s.flush()
+	for i := range s.series {
+		k := &s.series[i]
+		k.productType = fitString(f(LabelProductType, k.productType))
+		k.sender = fitString(f(LabelSender, k.sender))
+	}
+	s.labels = make([]string, len(s.states)) // labels[0] stays "": no state
+	for i := 1; i < len(s.states); i++ {
+		s.labels[i] = fitString(f(LabelActionState, s.states[i]))
 	}
 }
 
-// actionLabel is the state label an entry of o into its action state counts
-// under.
-func (o *Observation) actionLabel() string {
-	if o.ActionLabel != "" {
-		return o.ActionLabel
+// labelOf is the label of the read's state i, under which an entry into
+// it counts.
+func (s *Staged) labelOf(i uint32) string {
+	if int(i) < len(s.labels) { // a state staged after MapLabels is its own label
+		return s.labels[i]
 	}
-	return o.ActionState
+	return s.states[i]
 }

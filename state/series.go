@@ -10,9 +10,12 @@ import "time"
 // unreferenced (it was so when the state was loaded), that time starts now.
 // t.mu must be held.
 func (t *Tracker) pruneSeries(now time.Time) {
+	rows := t.tab.rows
 	used := make([]bool, len(t.series))
-	for i := range t.batches {
-		used[t.batches[i].series] = true
+	for i := range rows {
+		if rows[i].marks&rowCounted != 0 {
+			used[rows[i].series] = true
+		}
 	}
 	if t.unreferenced == nil {
 		t.unreferenced = map[seriesKey]int64{}
@@ -52,8 +55,10 @@ func (t *Tracker) pruneSeries(now time.Time) {
 	for i := range t.series {
 		t.seriesIndex[t.series[i].key] = int32(i)
 	}
-	for i := range t.batches {
-		t.batches[i].series = remap[t.batches[i].series]
+	for i := range rows {
+		if rows[i].marks&rowCounted != 0 {
+			rows[i].series = remap[rows[i].series]
+		}
 	}
 	t.dirty = true
 }

@@ -66,10 +66,7 @@ type Observation struct {
 	Created             time.Time // zero when unknown
 	Counts              Counts
 	ActionState         string // "" for none
-	// ActionLabel, when set, is the state label the entry into ActionState
-	// counts under, as MapLabels sets it; ActionState when "".
-	ActionLabel string
-	ActionPrice float64
+	ActionPrice         float64
 }
 
 // DefaultGrace is how long a batch is remembered beyond the window after it
@@ -114,17 +111,14 @@ type Tracker struct {
 	path   string // "" when in memory only
 
 	mu          sync.Mutex
-	fresh       bool // no state yet: counting starts with the next commit
-	rescoped    bool // the scope changed: batches first seen on the next commit are not counted as new
-	gen         uint32
-	batches     []countedBatch
-	index       map[int64]int32 // batch ID to index in batches
+	fresh       bool        // no state yet: counting starts with the next commit
+	rescoped    bool        // the scope changed: batches first seen on the next commit are not counted as new
+	tab         *batchTable // the batches, shared with the status memory
 	series      []series
 	seriesIndex map[seriesKey]int32
 	strs        []string // action states; strs[0] is ""
 	strIndex    map[string]int32
 	corrections uint64
-	spare       []Observation // staging buffer kept between scrapes
 	lastPrune   time.Time
 	encodedAt   time.Time // when the state was last taken to be saved
 	dirty       bool      // changed since the last successful save
@@ -145,19 +139,6 @@ type Tracker struct {
 	saveFailures uint64
 	saveLog      saveLog
 	noSave       error // why saves are refused for good
-}
-
-// countedBatch is what the counters remember of one batch. It holds no pointers, so that
-// a hundred thousand of them cost the garbage collector nothing.
-type countedBatch struct {
-	id       int64
-	hw       Counts // high-water marks
-	last     Counts // last values seen, to count corrections
-	created  int64  // Unix seconds; 0 when unknown
-	lastSeen int64  // Unix seconds
-	series   int32
-	state    int32  // index in strs
-	gen      uint32 // commit that saw it last, to skip duplicates
 }
 
 type seriesKey struct{ productType, sender string }
@@ -209,7 +190,7 @@ func newTracker(opts Options) *Tracker {
 		opts:        opts,
 		logger:      opts.Logger,
 		fresh:       true,
-		index:       map[int64]int32{},
+		tab:         newBatchTable(),
 		seriesIndex: map[seriesKey]int32{},
 		strs:        []string{""},
 		strIndex:    map[string]int32{"": 0},
@@ -237,15 +218,8 @@ func (t *Tracker) intern(s string) int32 {
 	return i
 }
 
-// seriesOf returns the index of the series of o, trying cur first: a batch
-// mostly stays in its series.
-func (t *Tracker) seriesOf(o *Observation, cur int32) int32 {
-	if cur >= 0 {
-		if k := &t.series[cur].key; k.productType == o.ProductType && k.sender == o.Sender {
-			return cur
-		}
-	}
-	key := seriesKey{o.ProductType, o.Sender}
+// seriesOf returns the index of the series key, adding it.
+func (t *Tracker) seriesOf(key seriesKey) int32 {
 	if i, ok := t.seriesIndex[key]; ok {
 		return i
 	}
@@ -266,79 +240,31 @@ func (s *series) action(state int32) *action {
 	return &s.actions[len(s.actions)-1]
 }
 
-// Staged holds the records of one read of the upstream until it is
-// committed or discarded. Nothing of it reaches the tracker before Commit.
-type Staged struct {
-	t   *Tracker
-	obs []Observation
+// change is what one staged record brings to the tracker, its series and
+// action state as the tracker's own indexes.
+type change struct {
+	id      int64
+	created int64
+	counts  Counts
+	series  int32
+	state   int32 // as the upstream gave it: a change is an entry into a state
+	label   int32 // the state's label, under which the entry counts
+	price   float64
 }
 
-// Begin starts staging the records of a read.
-func (t *Tracker) Begin() *Staged {
-	t.mu.Lock()
-	obs := t.spare[:0]
-	t.spare = nil
-	t.mu.Unlock()
-	return &Staged{t: t, obs: obs}
-}
-
-// Add stages one record. Records are taken in order; of several with the
-// same ID, the first wins.
-func (s *Staged) Add(o *Observation) {
-	*s.Next() = *o
-}
-
-// Next stages one record and returns it to be filled in before the next
-// call, which spares a copy on the hot path of a scrape.
-func (s *Staged) Next() *Observation {
-	if len(s.obs) < cap(s.obs) {
-		s.obs = s.obs[:len(s.obs)+1]
-	} else {
-		s.obs = append(s.obs, Observation{})
+// noIndexes returns n indexes of -1: none yet.
+func noIndexes(n int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = -1
 	}
-	return &s.obs[len(s.obs)-1]
+	return out
 }
 
-// Discard drops the staged records: the tracker is left as it was.
-func (s *Staged) Discard() {
-	s.t.giveBack(s.obs)
-	s.obs = nil
-}
-
-func (t *Tracker) giveBack(obs []Observation) {
-	clear(obs) // drop the strings
-	t.mu.Lock()
-	if t.spare == nil {
-		t.spare = obs[:0]
-	}
-	t.mu.Unlock()
-}
-
-// Commit applies the staged records, read successfully at now, and saves the state
-// when it changed. The error is that of the save, already logged and
-// counted; the counters are updated whatever it is.
-func (s *Staged) Commit(now time.Time) error {
-	t := s.t
-	for i := range s.obs {
-		s.obs[i].fit()
-	}
-	t.mu.Lock()
-	t.commitObservations(s.obs, now)
-	save := t.path != "" && (t.dirty || t.touched && now.Sub(t.encodedAt) >= touchSaveInterval)
-	t.mu.Unlock()
-	t.giveBack(s.obs)
-	s.obs = nil
-	if !save {
-		return nil
-	}
-	return t.Save(now)
-}
-
-// commitObservations commits obs. t.mu must be held.
-func (t *Tracker) commitObservations(obs []Observation, now time.Time) {
-	t.gen++
-	gen, seen := t.gen, now.Unix()
-	var next int32 // where the next record's batch likely is
+// commitStaged commits the records of s. t.mu must be held.
+func (t *Tracker) commitStaged(s *Staged, now time.Time) {
+	seen := now.Unix()
+	next := 0 // where the next record's batch likely is
 	baseline := t.fresh || t.rescoped
 	if baseline {
 		if t.fresh {
@@ -347,100 +273,140 @@ func (t *Tracker) commitObservations(obs []Observation, now time.Time) {
 		t.fresh, t.rescoped = false, false
 		t.dirty = true // so that a restart does not start counting again
 	}
-	if len(obs) > 0 {
+	if s.n > 0 {
 		t.touched = true
 	}
-	for i := range obs {
-		o := &obs[i]
-		var c Counts
-		for j, v := range o.Counts {
-			c[j] = max(v, 0)
+	if len(t.tab.rows) == 0 {
+		t.tab.reserve(s.n) // a first read: all of it is new
+	}
+	// The read's few series and states, as the tracker's indexes, taken
+	// when a record first needs them: a series or state only duplicates
+	// refer to is not the tracker's.
+	seriesOf := noIndexes(len(s.series))
+	stateOf := noIndexes(len(s.states))
+	labelOf := noIndexes(len(s.states))
+	mapped := func(c *change, series, state uint32) {
+		if seriesOf[series] < 0 {
+			seriesOf[series] = t.seriesOf(s.series[series])
 		}
-		created := int64(0)
-		if !o.Created.IsZero() {
-			created = o.Created.Unix()
+		if stateOf[state] < 0 {
+			stateOf[state] = t.intern(s.states[state])
+			labelOf[state] = t.intern(s.labelOf(state))
 		}
-		// The upstream answers in much the same order every time, and
-		// batches are kept in the order first seen: the batch after the
-		// last one is mostly the next, which spares a lookup in a big map.
-		bi, ok := next, next < int32(len(t.batches)) && t.batches[next].id == o.ID
-		if !ok {
-			bi, ok = t.index[o.ID]
-		}
-		if !ok {
-			t.addBatch(o, c, created, seen, baseline)
-			continue
-		}
-		next = bi + 1
-		if b := &t.batches[bi]; b.gen != gen { // else a duplicate in this answer
-			t.updateBatch(b, o, c, created, seen)
+		c.series, c.state, c.label = seriesOf[series], stateOf[state], labelOf[state]
+	}
+	changeOf := func(r *stagedRecord) change {
+		c := change{id: r.id, created: r.created, counts: s.counts(r), price: r.price}
+		mapped(&c, r.series, r.state)
+		return c
+	}
+	for _, block := range s.recs {
+		for i := range block {
+			next = t.commitRecord(&block[i], next, baseline, seen, changeOf)
 		}
 	}
+	// The batches whose counts did not move: their series and state may
+	// have, as may what a label value is mapped to.
+	s.sameRows(func(i int, r *sameRecord) {
+		c := change{id: t.tab.ids[i], counts: t.tab.lastValues(i), price: r.price}
+		mapped(&c, r.series, r.state)
+		t.updateBatch(i, &c, seen)
+	})
+	t.tab.clearMarks(rowCommitted)
 	if now.Sub(t.lastPrune) >= pruneInterval {
 		t.prune(now)
 		t.lastPrune = now
 	}
 }
 
-// addBatch adds the batch first seen in o, with counts c. On a starting
-// point its counts and action state are where counting starts, else they
-// are growth. t.mu must be held.
-func (t *Tracker) addBatch(o *Observation, c Counts, created, seen int64, baseline bool) {
-	b := countedBatch{id: o.ID, hw: c, last: c, created: created, lastSeen: seen, gen: t.gen,
-		series: t.seriesOf(o, -1), state: t.intern(o.ActionState)}
-	s := &t.series[b.series]
+// commitRecord commits r, whose batch is likely at row next, and returns
+// where the next record's batch likely is. t.mu must be held.
+func (t *Tracker) commitRecord(r *stagedRecord, next int, baseline bool, seen int64, changeOf func(*stagedRecord) change) int {
+	bi, ok := t.tab.find(r.id, next)
+	if !ok {
+		bi = t.tab.add(r.id)
+	}
+	switch marks := t.tab.rows[bi].marks; {
+	case marks&rowCommitted != 0: // a duplicate in this answer
+	case marks&rowCounted == 0:
+		c := changeOf(r)
+		t.addBatch(bi, &c, seen, baseline)
+	default:
+		c := changeOf(r)
+		t.updateBatch(bi, &c, seen)
+	}
+	return bi + 1
+}
+
+// addBatch takes row i, first seen by the counters in c, into the
+// counters' memory. On a starting point its counts and action state are
+// where counting starts, else they are growth. t.mu must be held.
+func (t *Tracker) addBatch(i int, c *change, seen int64, baseline bool) {
+	tab := t.tab
+	tab.rows[i].marks |= rowCounted | rowCommitted
+	tab.rows[i].series = c.series
+	tab.setRef(i, 0, c.state)
+	tab.setCounts(i, c.counts, c.counts)
+	tab.setCreated(i, c.created)
+	tab.setLastSeen(i, seen)
+	tab.counted++
+	s := &t.series[c.series]
 	if baseline {
-		if b.state != 0 {
-			s.action(t.intern(o.actionLabel())) // exported at 0 from the start
+		if c.state != 0 {
+			s.action(c.label) // exported at 0 from the start
 		}
 	} else {
 		s.created++
-		for j, v := range c {
+		for j, v := range c.counts {
 			s.counts[j] = addCount(s.counts[j], uint64(v))
 		}
-		if b.state != 0 {
-			a := s.action(t.intern(o.actionLabel()))
+		if c.state != 0 {
+			a := s.action(c.label)
 			a.count++
-			a.value = addPrice(a.value, o.ActionPrice)
+			a.value = addPrice(a.value, c.price)
 		}
 	}
-	t.index[o.ID] = int32(len(t.batches))
-	t.batches = append(t.batches, b)
 	t.dirty = true
 }
 
-// updateBatch counts what batch b grew to in o, with counts c. t.mu must
-// be held.
-func (t *Tracker) updateBatch(b *countedBatch, o *Observation, c Counts, created, seen int64) {
-	b.gen, b.lastSeen = t.gen, seen
-	if created != 0 && created != b.created {
-		b.created = created
+// updateBatch counts what the batch of row i grew to in c. t.mu must be
+// held.
+func (t *Tracker) updateBatch(i int, c *change, seen int64) {
+	tab := t.tab
+	r := &tab.rows[i]
+	r.marks |= rowCommitted
+	tab.setLastSeen(i, seen)
+	if c.created != 0 && c.created != tab.created(i) {
+		tab.setCreated(i, c.created)
 		t.dirty = true
 	}
-	if si := t.seriesOf(o, b.series); si != b.series {
-		b.series = si
+	if c.series != r.series {
+		r.series = c.series
 		t.dirty = true
 	}
-	if c == b.last && t.strs[b.state] == o.ActionState {
+	state := tab.ref(i, 0)
+	last := tab.lastValues(i)
+	if c.counts == last && c.state == state {
 		return // the common case: nothing moved
 	}
-	s := &t.series[b.series]
-	for j, v := range c {
-		if v < b.last[j] {
+	hw := tab.hw(i)
+	s := &t.series[c.series]
+	for j, v := range c.counts {
+		if v < last[j] {
 			t.corrections++
 		}
-		if v > b.hw[j] {
-			s.counts[j] = addCount(s.counts[j], uint64(v-b.hw[j]))
-			b.hw[j] = v
+		if v > hw[j] {
+			s.counts[j] = addCount(s.counts[j], uint64(v-hw[j]))
+			hw[j] = v
 		}
 	}
-	b.last = c
-	if t.strs[b.state] != o.ActionState {
-		b.state = t.intern(o.ActionState)
-		if b.state != 0 {
-			a := s.action(t.intern(o.actionLabel()))
+	tab.setCounts(i, hw, c.counts)
+	if c.state != state {
+		tab.setRef(i, 0, c.state)
+		if c.state != 0 {
+			a := s.action(c.label)
 			a.count++
-			a.value = addPrice(a.value, o.ActionPrice)
+			a.value = addPrice(a.value, c.price)
 		}
 	}
 	t.dirty = true
@@ -477,21 +443,20 @@ func addPrice(total, p float64) float64 {
 func (t *Tracker) prune(now time.Time) {
 	seenBefore := now.Add(-(t.opts.Window + t.opts.Grace)).Unix()
 	createdBefore := now.Add(-t.opts.Window).Unix()
-	// Compacting in place keeps the order, and with it the hint of commitObservations.
-	kept := t.batches[:0]
-	for i := range t.batches {
-		b := t.batches[i]
-		if b.lastSeen >= seenBefore || b.created >= createdBefore {
-			if len(kept) != i {
-				t.index[b.id] = int32(len(kept))
-			}
-			kept = append(kept, b)
+	tab, gone := t.tab, false
+	for i := range tab.rows {
+		if tab.rows[i].marks&rowCounted == 0 || tab.lastSeen(i) >= seenBefore || tab.created(i) >= createdBefore {
 			continue
 		}
-		delete(t.index, b.id)
+		tab.forgetCounts(i)
+		gone = true
+	}
+	if gone {
+		// Compacting in place keeps the order, and with it the hint of
+		// commitStaged.
+		tab.compact()
 		t.dirty = true
 	}
-	t.batches = kept
 	t.pruneSeries(now)
 }
 
@@ -555,7 +520,7 @@ func (t *Tracker) Status() Status {
 	s := Status{Persistent: t.path != "", LastSave: t.lastSave, LastSaveOK: t.lastSaveOK, SaveFailures: t.saveFailures, Opened: t.opened}
 	t.saveMu.Unlock()
 	t.mu.Lock()
-	s.Corrections, s.Batches = t.corrections, len(t.batches)
+	s.Corrections, s.Batches = t.corrections, t.tab.counted
 	if t.started != 0 {
 		s.Started = time.Unix(t.started, 0)
 	}

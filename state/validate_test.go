@@ -69,11 +69,16 @@ func TestLoadRefusesWhatCannotBeExported(t *testing.T) {
 		{"label too long", func(tr *Tracker) { series(tr).key.productType = strings.Repeat("x", MaxStringLen+1) }, "too long"},
 		{"action state twice in a series", func(tr *Tracker) { s := series(tr); s.actions = append(s.actions, s.actions[0]) }, "duplicate state"},
 		{"action of no state", func(tr *Tracker) { series(tr).actions[0].state = 0 }, "state: none"},
-		{"creation time out of range", func(tr *Tracker) { tr.batches[0].created = MaxTime + 1 }, "created: out of range"},
-		{"last seen out of range", func(tr *Tracker) { tr.batches[0].lastSeen = MinTime - 1 }, "last seen: out of range"},
+		{"creation time out of range", func(tr *Tracker) { tr.tab.setCreated(0, MaxTime+1) }, "created: out of range"},
+		{"last seen out of range", func(tr *Tracker) { tr.tab.setLastSeen(0, MinTime-1) }, "last seen: out of range"},
 		{"action value negative", func(tr *Tracker) { series(tr).actions[0].value = -1 }, "action value"},
-		{"batch twice", func(tr *Tracker) { tr.batches[1].id = tr.batches[0].id }, "duplicate ID"},
-		{"last value above the high-water mark", func(tr *Tracker) { tr.batches[0].last[Watches] = tr.batches[0].hw[Watches] + 1 }, "bad count"},
+		{"batch twice", func(tr *Tracker) { tr.tab.ids[1] = tr.tab.ids[0] }, "duplicate ID"},
+		{"last value above the high-water mark", func(tr *Tracker) {
+			hw := tr.tab.hw(0)
+			last := hw
+			last[Watches]++
+			tr.tab.setCounts(0, hw, last)
+		}, "bad count"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,11 +119,12 @@ func TestLoadRefusesMoreThanTheLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.mu.Lock()
-	b := tr.batches[0]
-	for i := len(tr.batches); i <= MaxBatches; i++ {
-		b.id++
-		tr.index[b.id] = int32(len(tr.batches))
-		tr.batches = append(tr.batches, b)
+	id := tr.tab.ids[0]
+	for i := tr.tab.counted; i <= MaxBatches; i++ {
+		id++
+		j := tr.tab.add(id)
+		tr.tab.rows[j] = tr.tab.rows[0]
+		tr.tab.counted++
 	}
 	tr.dirty = true
 	tr.mu.Unlock()
@@ -213,7 +219,7 @@ func TestWhatIsCountedCanBeSaved(t *testing.T) {
 	if got, want := flat(re), flat(tr); !reflect.DeepEqual(got, want) {
 		t.Errorf("loaded %v, want %v", got, want)
 	}
-	if re.batches[1].created != 0 {
-		t.Errorf("a creation time out of range was kept: %d", re.batches[1].created)
+	if re.tab.created(1) != 0 {
+		t.Errorf("a creation time out of range was kept: %d", re.tab.created(1))
 	}
 }
