@@ -48,8 +48,8 @@ type Staged struct {
 	// labels are what MapLabels made of states, the labels entries into
 	// them count under; nil when it was not called, and states are their
 	// own labels.
-	labels []string
-	lastSeries  uint32 // the series of the last record, tried first
+	labels     []string
+	lastSeries uint32 // the series of the last record, tried first
 
 	scratch Observation // what Next returned, staged on the next call
 	pending bool
