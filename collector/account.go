@@ -291,13 +291,13 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 		case counting != nil && b.HasID:
 			// The counters' staging knows the batches of the read: it tells
 			// the duplicates without a set of IDs of its own.
-			raw, key := w.keyOf(b)
+			key, refs := w.keyOf(b)
 			observation(&o, b, key)
 			if !counting.Add(&o) {
 				w.addDuplicate()
 				return nil
 			}
-			w.addNew(b, raw, key)
+			w.addNew(b, key, refs)
 		case !w.add(b) || !b.HasID:
 			return nil
 		}

@@ -212,33 +212,54 @@ type prefold struct {
 // tally counts batches per value by the value's 64-bit hash, which spares
 // the comparison of strings scattered over the heap on every record of a
 // label with tens of thousands of values. Two values whose hashes collide
-// (for 20,000 values, about once in 10¹¹ reads) count as the first.
+// (for 20,000 values, about once in 10¹¹ reads) count as the first. Each
+// entry also says whether the read keeps its value, so that a record looks
+// its value up once.
 type tally struct {
-	n     map[uint64]int64
-	names map[uint64]string
+	index map[uint64]int32 // entry by hash
+	vals  []tallyEntry
+	kept  map[string]bool // the values the read keeps
+}
+
+type tallyEntry struct {
+	name string
+	n    int64 // batches
+	kept bool
 }
 
 // tallySeed keys the tallies' hashes; one for the process.
 var tallySeed = maphash.MakeSeed()
 
 func newTally(size int) *tally {
-	return &tally{n: make(map[uint64]int64, size), names: make(map[uint64]string, size)}
+	return &tally{index: make(map[uint64]int32, size), vals: make([]tallyEntry, 0, size)}
 }
 
-func (t *tally) add(v string) {
+// reset empties t for a read that keeps the values kept.
+func (t *tally) reset(kept map[string]bool) {
+	clear(t.index)
+	clear(t.vals)
+	t.vals, t.kept = t.vals[:0], kept
+}
+
+// entry returns the index of v's entry, adding it.
+func (t *tally) entry(v string) int32 {
 	h := maphash.String(tallySeed, v)
-	before := len(t.n)
-	t.n[h]++
-	if len(t.n) != before {
-		t.names[h] = v
+	i, ok := t.index[h]
+	if !ok {
+		i = int32(len(t.vals))
+		t.vals = append(t.vals, tallyEntry{name: v, kept: t.kept[v]})
+		t.index[h] = i
 	}
+	return i
 }
 
-// counts are the tally by value.
+// counts are the tally by value, of the values with batches.
 func (t *tally) counts() map[string]int64 {
-	out := make(map[string]int64, len(t.n))
-	for h, n := range t.n {
-		out[t.names[h]] = n
+	out := make(map[string]int64, len(t.vals))
+	for _, e := range t.vals {
+		if e.n > 0 {
+			out[e.name] = e.n
+		}
 	}
 	return out
 }
@@ -261,8 +282,7 @@ func (lc *labelCaps) begin() *prefold {
 		if t == nil {
 			t = newTally(c.distinct)
 		}
-		clear(t.n)
-		clear(t.names)
+		t.reset(c.kept)
 		p.kept[l], p.tallies[l], c.spare = c.kept, t, nil
 	}
 	return p
@@ -270,21 +290,31 @@ func (lc *labelCaps) begin() *prefold {
 
 // value is v of label l as the record is aggregated, counting it.
 func (p *prefold) value(l cappedLabel, v string) string {
-	p.count(l, v)
-	return p.fold(l, v)
+	r := p.ref(l, v)
+	p.count(l, r)
+	return p.fold(l, v, r)
 }
 
-// count counts a batch of value v of label l, when the read folds l.
-func (p *prefold) count(l cappedLabel, v string) {
-	if p != nil && p.kept[l] != nil {
-		p.tallies[l].add(v)
+// ref is the entry of value v in the tally of label l, or -1 when the read
+// does not fold l. It counts nothing.
+func (p *prefold) ref(l cappedLabel, v string) int32 {
+	if p == nil || p.tallies[l] == nil {
+		return -1
+	}
+	return p.tallies[l].entry(v)
+}
+
+// count counts a batch of the value of label l whose entry is r.
+func (p *prefold) count(l cappedLabel, r int32) {
+	if r >= 0 {
+		p.tallies[l].vals[r].n++
 	}
 }
 
-// fold is v of label l as the record is aggregated: v, or overflowValue
-// when the read folds l and v is not one of the values it keeps.
-func (p *prefold) fold(l cappedLabel, v string) string {
-	if p == nil || p.kept[l] == nil || p.kept[l][v] {
+// fold is value v of label l, whose entry is r, as the record is
+// aggregated: v, or overflowValue when the read folds l and does not keep v.
+func (p *prefold) fold(l cappedLabel, v string, r int32) string {
+	if r < 0 || p.tallies[l].vals[r].kept {
 		return v
 	}
 	return overflowValue

@@ -72,36 +72,40 @@ func (w *window) add(b *b2see.Record) bool {
 		}
 		w.seen[b.ID] = struct{}{}
 	}
-	raw, key := w.keyOf(b)
-	w.addNew(b, raw, key)
+	key, refs := w.keyOf(b)
+	w.addNew(b, key, refs)
 	return true
 }
 
-// keyOf returns the product type and sender of b made fit to be label
-// values (no sender when the window has no sender label), and the key of
-// the series b counts under: the same, or overflowValue for a value the
-// read already folds (see prefold). It counts nothing.
-func (w *window) keyOf(b *b2see.Record) (raw, key seriesKey) {
-	raw.productType = labelValue(b.ProductType)
-	key.productType = w.pre.fold(capProductType, raw.productType)
+// labelRefs are the entries of a record's product type and sender in the
+// read's tallies (see prefold.ref).
+type labelRefs [2]int32
+
+// keyOf returns the key of the series b counts under, its product type and
+// sender made fit to be label values (no sender when the window has no
+// sender label), each overflowValue when the read already folds it (see
+// prefold), and where they are counted. It counts nothing.
+func (w *window) keyOf(b *b2see.Record) (key seriesKey, refs labelRefs) {
+	pt := labelValue(b.ProductType)
+	refs = labelRefs{w.pre.ref(capProductType, pt), -1}
+	key.productType = w.pre.fold(capProductType, pt, refs[0])
 	if w.senders {
-		raw.sender = labelValue(b.SendingUserName)
-		key.sender = w.pre.fold(capSender, raw.sender)
+		sender := labelValue(b.SendingUserName)
+		refs[1] = w.pre.ref(capSender, sender)
+		key.sender = w.pre.fold(capSender, sender, refs[1])
 	}
-	return raw, key
+	return key, refs
 }
 
 // addDuplicate counts a record of a batch already counted.
 func (w *window) addDuplicate() { w.records++ }
 
 // addNew counts a record whose batch the caller knows is not counted yet,
-// without the set of IDs add keeps; raw and key are what keyOf returned.
-func (w *window) addNew(b *b2see.Record, raw, key seriesKey) {
+// without the set of IDs add keeps; key and refs are what keyOf returned.
+func (w *window) addNew(b *b2see.Record, key seriesKey, refs labelRefs) {
 	w.records++
-	w.pre.count(capProductType, raw.productType)
-	if w.senders {
-		w.pre.count(capSender, raw.sender)
-	}
+	w.pre.count(capProductType, refs[0])
+	w.pre.count(capSender, refs[1])
 	s := w.lastStats
 	if s == nil || key != w.lastKey {
 		s = w.series[key]
