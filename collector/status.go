@@ -355,9 +355,13 @@ func (t *statusTracker) lookUp(ctx context.Context, cancel context.CancelFunc, c
 	)
 	var g errgroup.Group
 	g.SetLimit(concurrency)
-	for _, d := range todo {
+	garbage := newGarbageBound(lookupGarbage)
+	for n, d := range todo {
 		if ctx.Err() != nil {
 			break
+		}
+		if n%garbageCheckEvery == garbageCheckEvery-1 {
+			garbage.check()
 		}
 		g.Go(func() error {
 			// The slot may have come only after the deadline: then the
