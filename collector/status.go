@@ -50,6 +50,15 @@ type listedBatch struct {
 	created int64 // DateCreated in Unix seconds; 0 when the record has none
 }
 
+// listed is what record b tells of its batch for status tracking.
+func listed(b *b2see.Record) listedBatch {
+	r := listedBatch{id: b.ID}
+	if !b.DateCreated.IsZero() {
+		r.created = b.DateCreated.Unix()
+	}
+	return r
+}
+
 // Phase indexes, kept in a state.StatusEntry instead of the phase's name:
 // phaseUnknown, then those of b2see.Phases.
 const (
@@ -355,14 +364,12 @@ func (t *statusTracker) lookUp(ctx context.Context, cancel context.CancelFunc, c
 	)
 	var g errgroup.Group
 	g.SetLimit(concurrency)
-	garbage := newGarbageBound(lookupGarbage)
-	for n, d := range todo {
+	garbage := newGarbageBound(lookupGarbage, garbageCheckEvery)
+	for _, d := range todo {
 		if ctx.Err() != nil {
 			break
 		}
-		if n%garbageCheckEvery == garbageCheckEvery-1 {
-			garbage.check()
-		}
+		garbage.tick()
 		g.Go(func() error {
 			// The slot may have come only after the deadline: then the
 			// lookup is left for the next read, not made.
@@ -486,10 +493,10 @@ func (t *statusTracker) saveIfDirty() {
 		t.mu.Unlock()
 		return
 	}
-	saved := t.mem.Saved(t.failures, t.timeouts, t.since)
+	data, err := t.mem.Encode(t.failures, t.timeouts, t.since)
 	t.dirty = false
 	t.mu.Unlock()
-	if err := t.file.Save(&saved); err != nil {
+	if err := t.file.SaveEncoded(data, err); err != nil {
 		t.mu.Lock()
 		t.dirty = true
 		t.mu.Unlock()

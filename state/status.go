@@ -69,23 +69,43 @@ const maxStatusFileSize = headerSize + 4*binary.MaxVarintLen64 +
 // order. A memory of more batches than a file may hold is not saved, as
 // it would not load again.
 func EncodeStatuses(s *Statuses) ([]byte, error) {
-	if len(s.Batches) > MaxBatches {
-		return nil, fmt.Errorf("the memory holds more than %d batches, more than a state file may: not saved", MaxBatches)
+	if err := fitsAFile(len(s.Batches)); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(s.Batches, func(a, b SavedStatus) int { return cmp.Compare(a.ID, b.ID) })
-	buf := statusFile.begin(30 + len(s.Batches)*12)
-	buf = binary.AppendUvarint(buf, s.Failures)
-	buf = binary.AppendUvarint(buf, s.Timeouts)
-	buf = binary.AppendVarint(buf, s.Since)
-	buf = binary.AppendUvarint(buf, uint64(len(s.Batches)))
+	buf := beginStatuses(s.Failures, s.Timeouts, s.Since, len(s.Batches))
 	for _, e := range s.Batches {
-		buf = binary.AppendVarint(buf, e.ID)
-		buf = binary.AppendVarint(buf, int64(e.Code))
-		buf = binary.AppendVarint(buf, int64(e.Timeout))
-		buf = binary.AppendVarint(buf, e.Seen)
-		buf = append(buf, e.Flags)
+		buf = appendStatus(buf, e)
 	}
 	return statusFile.seal(buf), nil
+}
+
+// fitsAFile is the error of a memory of n batches, more than a file may
+// hold: saved, it would not load again.
+func fitsAFile(n int) error {
+	if n > MaxBatches {
+		return fmt.Errorf("the memory holds more than %d batches, more than a state file may: not saved", MaxBatches)
+	}
+	return nil
+}
+
+// beginStatuses returns a status file's content up to its first batch,
+// with room for n batches.
+func beginStatuses(failures, timeouts uint64, since int64, n int) []byte {
+	buf := statusFile.begin(30 + n*12)
+	buf = binary.AppendUvarint(buf, failures)
+	buf = binary.AppendUvarint(buf, timeouts)
+	buf = binary.AppendVarint(buf, since)
+	return binary.AppendUvarint(buf, uint64(n))
+}
+
+// appendStatus appends batch e to a status file's content.
+func appendStatus(buf []byte, e SavedStatus) []byte {
+	buf = binary.AppendVarint(buf, e.ID)
+	buf = binary.AppendVarint(buf, int64(e.Code))
+	buf = binary.AppendVarint(buf, int64(e.Timeout))
+	buf = binary.AppendVarint(buf, e.Seen)
+	return append(buf, e.Flags)
 }
 
 // DecodeStatuses reads what EncodeStatuses wrote, or a file of the format
@@ -164,12 +184,10 @@ func decodeStatusBody(body []byte) (Statuses, error) {
 		n = 0
 	}
 	s.Batches = make([]SavedStatus, 0, n)
-	seen := make(map[int64]struct{}, n)
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		e := SavedStatus{ID: d.varint(), Code: d.int32("code"), Timeout: d.int32("timeout"), Seen: d.varint()}
 		flags, err := d.r.ReadByte()
 		e.Flags = flags
-		_, dup := seen[e.ID]
 		switch {
 		case err != nil:
 			d.fail("truncated or malformed")
@@ -177,19 +195,42 @@ func decodeStatusBody(body []byte) (Statuses, error) {
 			d.fail("unknown flags")
 		case !TimeInRange(e.Seen):
 			d.fail("time last seen out of range")
-		case dup:
-			d.fail("duplicate batch")
 		}
-		seen[e.ID] = struct{}{}
 		s.Batches = append(s.Batches, e)
 	}
 	if d.err == nil && d.r.Len() != 0 {
 		d.fail("truncated or malformed")
 	}
+	if d.err == nil && hasDuplicate(s.Batches) {
+		d.fail("duplicate batch")
+	}
 	if d.err != nil {
 		return Statuses{}, d.err
 	}
 	return s, nil
+}
+
+// hasDuplicate reports whether two of bs have the same ID. Files list
+// their batches in ID order, or nearly (in the order of the memory's
+// table), so a sorted copy of the IDs is cheap to make and to check: far
+// cheaper than a set of a million IDs.
+func hasDuplicate(bs []SavedStatus) bool {
+	ids := make([]int64, len(bs))
+	sorted := true
+	for i, b := range bs {
+		ids[i] = b.ID
+		sorted = sorted && (i == 0 || ids[i-1] < b.ID)
+	}
+	if sorted {
+		return false
+	}
+	slices.Sort(ids)
+	for i := 1; i < len(ids); i++ {
+		if ids[i] == ids[i-1] {
+			return true
+		}
+	}
+	return false
 }
 
 // StatusFile is the file of one account's batch status memory.
@@ -235,12 +276,18 @@ func (f *StatusFile) Writable() bool { return f.noSave == nil }
 // Save writes s to the file. A failure is logged when it starts or
 // changes, and its end once saves work again.
 func (f *StatusFile) Save(s *Statuses) error {
-	err := f.noSave
+	return f.SaveEncoded(EncodeStatuses(s))
+}
+
+// SaveEncoded writes data, a status file's content, to the file; when
+// encoding it failed with err, it logs that instead. A failure is logged
+// when it starts or changes, and its end once saves work again.
+func (f *StatusFile) SaveEncoded(data []byte, err error) error {
 	if err == nil {
-		var data []byte
-		if data, err = EncodeStatuses(s); err == nil {
-			err = WriteAtomic(f.path, data)
-		}
+		err = f.noSave
+	}
+	if err == nil {
+		err = WriteAtomic(f.path, data)
 	}
 	f.saveLog.saved(f.logger, f.path, err)
 	return err
