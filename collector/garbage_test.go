@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
 	"github.com/b2see-exporter/b2see_exporter/state"
@@ -163,5 +164,30 @@ func TestReadsBoundTheirGarbage(t *testing.T) {
 	if grew := src.most - before; grew > allowed {
 		t.Errorf("the heap grew by %.1f MB during a read of %d records leaving %d KB of garbage each, want at most %.1f MB",
 			float64(grew)/(1<<20), records, perRecord>>10, float64(allowed)/(1<<20))
+	}
+}
+
+// TestTheDueLookupsAreListedToSize: a read of a window whose batches are
+// all still due allocates their list of lookups once, to size.
+func TestTheDueLookupsAreListedToSize(t *testing.T) {
+	const batches = 100_000
+	tr := newStatusTracker(StatusOptions{Client: instantAnswer{}, Statuses: exampleStatuses}, nil, slog.New(slog.DiscardHandler), time.Now, func(error, time.Duration) {})
+	refs := make([]listedBatch, batches)
+	for i := range refs {
+		refs[i] = listedBatch{id: int64(i + 1), created: t0.Unix()}
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.takeWindow(refs) // the first read makes the table
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	todo := tr.takeWindow(refs)
+	runtime.ReadMemStats(&after)
+	if len(todo) != batches {
+		t.Fatalf("%d lookups due, want %d", len(todo), batches)
+	}
+	size := uint64(batches) * uint64(unsafe.Sizeof(dueLookup{}))
+	if got := after.TotalAlloc - before.TotalAlloc; got > size+size/16 {
+		t.Errorf("listing %d lookups of %d bytes allocated %d bytes, want at most %d", batches, size, got, size+size/16)
 	}
 }

@@ -324,30 +324,44 @@ func (t *statusTracker) takeWindow(refs []listedBatch) []dueLookup {
 		next = i + 1
 	}
 	t.lastRefs = len(refs)
-	var todo []dueLookup
 	gone := false
 	for i := range m.Rows() {
-		if !m.In(i) {
+		if !m.In(i) || m.Listed(i) {
 			continue
 		}
-		e := m.Entry(i)
-		if !m.Listed(i) {
-			// Not in this answer. Forget the batch only once it has been
-			// gone for a while: an answer that leaves batches out (an empty
-			// one, a narrower window) must not make them count as new again.
-			if now-e.Seen > int64(statusGrace/time.Second) {
-				t.dirty = t.dirty || e.Flags != 0
-				m.Forget(i)
-				gone = true
-			}
-			continue
-		}
-		if !terminal(&e) {
-			todo = append(todo, dueLookup{m.ID(i), e.Asked})
+		// Not in this answer. Forget the batch only once it has been gone
+		// for a while: an answer that leaves batches out (an empty one, a
+		// narrower window) must not make them count as new again.
+		if e := m.Entry(i); now-e.Seen > int64(statusGrace/time.Second) {
+			t.dirty = t.dirty || e.Flags != 0
+			m.Forget(i)
+			gone = true
 		}
 	}
 	if gone {
 		m.Compact()
+	}
+	return t.due()
+}
+
+// due returns the batches of the window whose status is not known to be
+// final. The list is made to size: grown by appending, a list of a million
+// would leave three or four times its size in garbage. t.mu must be held.
+func (t *statusTracker) due() []dueLookup {
+	m, n := t.mem, 0
+	for i := range m.Rows() {
+		if m.In(i) && m.Listed(i) && !terminal(new(m.Entry(i))) {
+			n++
+		}
+	}
+	todo := make([]dueLookup, 0, n)
+	for i := range m.Rows() {
+		if !m.In(i) || !m.Listed(i) {
+			continue
+		}
+		if e := m.Entry(i); !terminal(&e) {
+			todo = append(todo, dueLookup{m.ID(i), e.Asked})
+		}
 	}
 	return todo
 }
