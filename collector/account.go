@@ -280,7 +280,7 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 		counting = opts.Counters.Begin()
 	}
 	status := a.statusTracker()
-	var refs []listedBatch
+	var refs *batchList
 	if status != nil {
 		refs = status.takeRefs()
 	}
@@ -310,7 +310,7 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 			return &b2see.TooLargeError{Records: maxBatches}
 		}
 		if status != nil {
-			refs = append(refs, listed(b))
+			refs.add(b)
 		}
 		return nil
 	})

@@ -51,9 +51,9 @@ func TestLookupsBoundTheirGarbage(t *testing.T) {
 	}
 	l := &wastefulLookup{perLookup: perLookup}
 	tr := newStatusTracker(StatusOptions{Client: l, Statuses: exampleStatuses}, nil, slog.New(slog.DiscardHandler), time.Now, func(error, time.Duration) {})
-	refs := make([]listedBatch, batches)
-	for i := range refs {
-		refs[i] = listedBatch{id: int64(i + 1)}
+	refs := &batchList{}
+	for i := range batches {
+		refs.append(int64(i+1), 0)
 	}
 	runtime.GC()
 	var s [1]metrics.Sample
@@ -172,9 +172,9 @@ func TestReadsBoundTheirGarbage(t *testing.T) {
 func TestTheDueLookupsAreListedToSize(t *testing.T) {
 	const batches = 100_000
 	tr := newStatusTracker(StatusOptions{Client: instantAnswer{}, Statuses: exampleStatuses}, nil, slog.New(slog.DiscardHandler), time.Now, func(error, time.Duration) {})
-	refs := make([]listedBatch, batches)
-	for i := range refs {
-		refs[i] = listedBatch{id: int64(i + 1), created: t0.Unix()}
+	refs := &batchList{}
+	for i := range batches {
+		refs.append(int64(i+1), t0.Unix())
 	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()

@@ -43,22 +43,6 @@ type StatusOptions struct {
 	StateFile string
 }
 
-// listedBatch is what a read of the cakes API tells of a batch for status
-// tracking.
-type listedBatch struct {
-	id      int64
-	created int64 // DateCreated in Unix seconds; 0 when the record has none
-}
-
-// listed is what record b tells of its batch for status tracking.
-func listed(b *b2see.Record) listedBatch {
-	r := listedBatch{id: b.ID}
-	if !b.DateCreated.IsZero() {
-		r.created = b.DateCreated.Unix()
-	}
-	return r
-}
-
 // Phase indexes, kept in a state.StatusEntry instead of the phase's name:
 // phaseUnknown, then those of b2see.Phases.
 const (
@@ -133,7 +117,7 @@ type statusTracker struct {
 	failing  failure.Latch // the lookup failure last logged at warning level
 	unmapped unmappedCodes
 	retryAt  time.Time // no lookup before, after a 429 with Retry-After
-	lastRefs int       // batches the last read listed, to size the next list
+	lastRefs int       // bytes of the last read's list of batches, to size the next
 
 	saveMu sync.Mutex // one save at a time, so that none overwrites a newer one
 }
@@ -228,10 +212,10 @@ const statusGrace = state.DefaultGrace
 
 // takeRefs returns an empty list for the next read's batches, with room
 // for as many as the last one listed.
-func (t *statusTracker) takeRefs() []listedBatch {
+func (t *statusTracker) takeRefs() *batchList {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return make([]listedBatch, 0, t.lastRefs+t.lastRefs/8)
+	return &batchList{buf: make([]byte, 0, t.lastRefs+t.lastRefs/8)}
 }
 
 // lookupMargin is what a round of lookups leaves of the time to a deadline,
@@ -243,7 +227,7 @@ func lookupMargin(left time.Duration) time.Duration {
 // refresh takes the batches of a successful read as the window and looks
 // up those whose status is not known to be final, until ctx's deadline
 // less a margin. Lookups not made are left for the next read.
-func (t *statusTracker) refresh(ctx context.Context, refs []listedBatch) {
+func (t *statusTracker) refresh(ctx context.Context, refs *batchList) {
 	t.roundMu.Lock()
 	defer t.roundMu.Unlock()
 
@@ -299,7 +283,7 @@ type dueLookup struct {
 // takeWindow takes the batches of a read as the window: it adds those
 // first listed, forgets those gone for longer than the grace period, and
 // returns those whose status is not known to be final. t.mu must be held.
-func (t *statusTracker) takeWindow(refs []listedBatch) []dueLookup {
+func (t *statusTracker) takeWindow(refs *batchList) []dueLookup {
 	t.gen++
 	m := t.mem
 	now := t.now().Unix()
@@ -307,23 +291,23 @@ func (t *statusTracker) takeWindow(refs []listedBatch) []dueLookup {
 		t.since = now
 		t.dirty = true
 	}
-	m.BeginRead(len(refs))
+	m.BeginRead(refs.n)
 	// Answers list the batches in much the same order each time, so the
 	// batch after the last one found is tried before the index.
 	next := 0
-	for _, r := range refs {
-		i, added := m.Add(r.id, next)
+	refs.each(func(id, created int64) {
+		i, added := m.Add(id, next)
 		if added {
 			var e state.StatusEntry
-			if (t.fresh && t.gen == 1) || (r.created != 0 && r.created < t.since) {
+			if (t.fresh && t.gen == 1) || (created != 0 && created < t.since) {
 				e.Flags = flagBaseline
 			}
 			m.Set(i, e)
 		}
-		m.List(i, r.created, now)
+		m.List(i, created, now)
 		next = i + 1
-	}
-	t.lastRefs = len(refs)
+	})
+	t.lastRefs = len(refs.buf)
 	gone := false
 	for i := range m.Rows() {
 		if !m.In(i) || m.Listed(i) {
