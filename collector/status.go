@@ -266,11 +266,18 @@ func (t *statusTracker) refresh(ctx context.Context, refs *batchList) {
 	}
 	defer cancel()
 	answered, firstErr := t.lookUp(lctx, cancel, client, concurrency, todo)
+	due := len(todo)
+	todo = nil
 
 	t.mu.Lock()
-	t.unasked = len(todo) - answered
+	t.unasked = due - answered
 	t.mu.Unlock()
 	t.logRound(firstErr)
+	if due >= largeRead {
+		// The list of lookups is as large as the file the save makes:
+		// gone before it, they never take room together.
+		releaseRead()
+	}
 	t.saveIfDirty()
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
+	"math/bits"
 	"slices"
 	"time"
 )
@@ -73,7 +74,7 @@ func EncodeStatuses(s *Statuses) ([]byte, error) {
 		return nil, err
 	}
 	slices.SortFunc(s.Batches, func(a, b SavedStatus) int { return cmp.Compare(a.ID, b.ID) })
-	buf := beginStatuses(s.Failures, s.Timeouts, s.Since, len(s.Batches))
+	buf := beginStatuses(s.Failures, s.Timeouts, s.Since, len(s.Batches), 12*len(s.Batches))
 	for _, e := range s.Batches {
 		buf = appendStatus(buf, e)
 	}
@@ -89,15 +90,33 @@ func fitsAFile(n int) error {
 	return nil
 }
 
-// beginStatuses returns a status file's content up to its first batch,
-// with room for n batches.
-func beginStatuses(failures, timeouts uint64, since int64, n int) []byte {
-	buf := statusFile.begin(30 + n*12)
+// beginStatuses returns a status file's content up to its first batch of
+// n, with room for room bytes of batches.
+func beginStatuses(failures, timeouts uint64, since int64, n, room int) []byte {
+	buf := statusFile.begin(uvarintLen(failures) + uvarintLen(timeouts) + varintLen(since) + uvarintLen(uint64(n)) + room)
 	buf = binary.AppendUvarint(buf, failures)
 	buf = binary.AppendUvarint(buf, timeouts)
 	buf = binary.AppendVarint(buf, since)
 	return binary.AppendUvarint(buf, uint64(n))
 }
+
+// statusLen is the length of batch e in a status file: what appendStatus
+// appends.
+func statusLen(e SavedStatus) int {
+	return varintLen(e.ID) + varintLen(int64(e.Code)) + varintLen(int64(e.Timeout)) + varintLen(e.Seen) + 1
+}
+
+// varintLen is the length of v as binary.AppendVarint writes it.
+func varintLen(v int64) int {
+	u := uint64(v) << 1 // zig-zag, as binary.AppendVarint
+	if v < 0 {
+		u = ^u
+	}
+	return uvarintLen(u)
+}
+
+// uvarintLen is the length of u as binary.AppendUvarint writes it.
+func uvarintLen(u uint64) int { return (bits.Len64(u|1) + 6) / 7 }
 
 // appendStatus appends batch e to a status file's content.
 func appendStatus(buf []byte, e SavedStatus) []byte {

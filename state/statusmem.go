@@ -222,22 +222,29 @@ func (m *StatusMemory) Saved(failures, timeouts uint64, since int64) Statuses {
 // would take some 32 bytes a batch, on top of the file's 15, for every
 // save. The batches are in the table's order.
 func (m *StatusMemory) Encode(failures, timeouts uint64, since int64) ([]byte, error) {
-	n := 0
+	n, size := 0, 0
 	for i := range m.tab.rows {
 		if m.In(i) && m.tab.rows[i].flags != 0 {
 			n++
+			size += statusLen(m.saved(i))
 		}
 	}
 	if err := fitsAFile(n); err != nil {
 		return nil, err
 	}
-	buf := beginStatuses(failures, timeouts, since, n)
+	// The buffer is made to size: regrown at its end, the file of a
+	// million batches would take its room twice over.
+	buf := beginStatuses(failures, timeouts, since, n, size)
 	for i := range m.tab.rows {
-		if !m.In(i) || m.tab.rows[i].flags == 0 {
-			continue
+		if m.In(i) && m.tab.rows[i].flags != 0 {
+			buf = appendStatus(buf, m.saved(i))
 		}
-		e := m.Entry(i)
-		buf = appendStatus(buf, SavedStatus{ID: m.tab.ids[i], Seen: e.Seen, Code: e.Code, Timeout: e.Timeout, Flags: e.Flags})
 	}
 	return statusFile.seal(buf), nil
+}
+
+// saved is what a file keeps of row i.
+func (m *StatusMemory) saved(i int) SavedStatus {
+	e := m.Entry(i)
+	return SavedStatus{ID: m.tab.ids[i], Seen: e.Seen, Code: e.Code, Timeout: e.Timeout, Flags: e.Flags}
 }

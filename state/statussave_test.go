@@ -1,6 +1,7 @@
 package state
 
 import (
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -14,7 +15,7 @@ import (
 func TestStatusMemoryEncodesAsSaved(t *testing.T) {
 	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC).Unix()
 	m := NewStatusMemory()
-	for _, id := range []int64{7, 3, -5, 1 << 40, 2, 9} {
+	for _, id := range []int64{7, 3, -5, 1 << 40, 2, 9, math.MinInt64, math.MaxInt64} {
 		i, _ := m.Add(id, -1)
 		flags := uint8(StatusKnown)
 		if id == 9 {
@@ -40,11 +41,14 @@ func TestStatusMemoryEncodesAsSaved(t *testing.T) {
 	if !slices.Equal(again, want) || !reflect.DeepEqual(got, saved) {
 		t.Errorf("encoded from the memory: %+v, want %+v", got, saved)
 	}
+	if cap(data) != len(data) {
+		t.Errorf("a file of %d bytes in a buffer of %d: not made to size", len(data), cap(data))
+	}
 }
 
 // statusFileOf is a status file of the batches ids, in that order.
 func statusFileOf(ids ...int64) []byte {
-	buf := beginStatuses(0, 0, 1, len(ids))
+	buf := beginStatuses(0, 0, 1, len(ids), 0)
 	for _, id := range ids {
 		buf = appendStatus(buf, SavedStatus{ID: id, Seen: 1, Code: 2, Flags: StatusKnown})
 	}
