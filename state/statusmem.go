@@ -192,9 +192,18 @@ func (m *StatusMemory) Compact() { m.tab.compact() }
 // Load takes the batches saved in s into the memory, which must be empty.
 // Their creation time is unknown until a read lists them.
 func (m *StatusMemory) Load(s *Statuses) {
-	m.tab.reserve(len(m.tab.rows) + len(s.Batches))
+	if len(m.tab.rows) == 0 {
+		// A table shared with the counters already holds most of these
+		// batches: room for all of them again would double it for good.
+		m.tab.reserve(len(s.Batches))
+	}
+	// A file lists its batches in the table's order (see Encode), and the
+	// counters' file loads in the same order: the row after the last one
+	// is tried before the index.
+	next := 0
 	for _, b := range s.Batches {
-		i, _ := m.Add(b.ID, -1)
+		i, _ := m.Add(b.ID, next)
+		next = i + 1
 		m.Set(i, StatusEntry{Code: b.Code, Timeout: b.Timeout, Flags: b.Flags})
 		m.tab.rows[i].marks |= rowNoCreated
 		if m.tab.rows[i].marks&rowCounted == 0 || b.Seen > m.tab.lastSeen(i) {

@@ -71,3 +71,26 @@ func TestStatusFileWithABatchTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusMemoryLoadsIntoTheCountersTable: loading the status memory of
+// the batches the counters hold adds no room to their table.
+func TestStatusMemoryLoadsIntoTheCountersTable(t *testing.T) {
+	tr := Open(Options{Account: "acme", Window: 24 * time.Hour, Grace: time.Hour})
+	m := tr.StatusMemory()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	s := Statuses{Since: 1}
+	for id := range int64(10_000) {
+		m.Add(id+1, -1)
+		s.Batches = append(s.Batches, SavedStatus{ID: id + 1, Seen: 1, Code: 2, Flags: StatusKnown})
+	}
+	for i := range m.tab.rows {
+		m.Forget(i)
+		m.tab.rows[i].marks |= rowCounted // the counters' rows, as after their load
+	}
+	rows, slots := cap(m.tab.rows), len(m.tab.index.slots)
+	m.Load(&s)
+	if m.Len() != len(s.Batches) || cap(m.tab.rows) != rows || len(m.tab.index.slots) != slots {
+		t.Errorf("%d batches; room for %d rows and %d index slots, was %d and %d", m.Len(), cap(m.tab.rows), len(m.tab.index.slots), rows, slots)
+	}
+}
