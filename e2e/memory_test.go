@@ -143,15 +143,21 @@ func TestMemoryOfAHundredThousandBatches(t *testing.T) {
 // TestMemoryOfAMillionBatches asserts the targets of 1,000,000 batches: a
 // steady-state peak of at most 200 MB with counters (about 90 MB when
 // written) and with batch status too (about 100 MB), batch status adding
-// at most 20% (about 10% when written), and a start with counters on the
-// saved state in at most a second.
+// at most 20% (about 12% when written), and a start on the saved state in
+// at most a second, with counters (about 0.3–0.5 s when
+// written) and with batch status too (about 0.4–0.6 s).
 func TestMemoryOfAMillionBatches(t *testing.T) {
 	if os.Getenv("B2SEE_TEST_MILLION") == "" {
 		t.Skip("set B2SEE_TEST_MILLION=1 to run the exporter over a million batches")
 	}
-	run := checkMemory(t, 1_000_000, 200*mb, 200*mb)
-	if run.start > time.Second {
-		t.Errorf("the exporter served %v after starting on the state of a million batches, want at most 1 s", run.start)
+	counters, status := checkMemory(t, 1_000_000, 200*mb, 200*mb)
+	for _, r := range []struct {
+		what string
+		run  memoryRun
+	}{{"counters", counters}, {"counters and batch status", status}} {
+		if r.run.start > time.Second {
+			t.Errorf("the exporter served %v after starting on the state of a million batches with %s, want at most 1 s", r.run.start, r.what)
+		}
 	}
 }
 
@@ -163,11 +169,11 @@ const statusShare = 1.20
 // with batch status too, and fails when a steady-state peak passes most,
 // or statusMost with batch status, or when batch status adds more than
 // statusShare.
-func checkMemory(t *testing.T, n int, most, statusMost int64) memoryRun {
-	counters := runMemory(t, n, false)
+func checkMemory(t *testing.T, n int, most, statusMost int64) (counters, status memoryRun) {
+	counters = runMemory(t, n, false)
 	t.Logf("%d batches, counters: steady-state peak %.1f MB (first scrape %.1f MB), first scrape %v, steady %v (%.2f×), start %v",
 		n, float64(counters.peak)/mb, float64(counters.firstPeak)/mb, counters.first, counters.steady, float64(counters.first)/float64(counters.steady), counters.start)
-	status := runMemory(t, n, true)
+	status = runMemory(t, n, true)
 	t.Logf("%d batches, counters and status: steady-state peak %.1f MB (%.2f× without status; first scrape %.1f MB), start %v",
 		n, float64(status.peak)/mb, float64(status.peak)/float64(counters.peak), float64(status.firstPeak)/mb, status.start)
 	if ratio := float64(status.peak) / float64(counters.peak); ratio > statusShare {
@@ -182,7 +188,7 @@ func checkMemory(t *testing.T, n int, most, statusMost int64) memoryRun {
 			t.Errorf("steady-state peak memory %.1f MB with %d batches and %s, want at most %d MB", float64(r.run.peak)/mb, n, r.what, r.most/mb)
 		}
 	}
-	return counters
+	return counters, status
 }
 
 // TestMemoryOfAHugeAnswer streams about 2 GiB of distinct valid records,
