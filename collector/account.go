@@ -280,13 +280,15 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 		counting = opts.Counters.Begin()
 	}
 	status := a.statusTracker()
-	var refs []listedBatch
+	var refs *batchList
 	if status != nil {
 		refs = status.takeRefs()
 	}
 	distinct := 0
+	garbage := newGarbageBound(readGarbage, garbageCheckEveryRecords)
 	var o state.Observation
 	err := opts.Source.Cakes(ctx, func(b *b2see.Record) error {
+		garbage.tick()
 		switch {
 		case counting != nil && b.HasID:
 			// The counters' staging knows the batches of the read: it tells
@@ -308,11 +310,7 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 			return &b2see.TooLargeError{Records: maxBatches}
 		}
 		if status != nil {
-			r := listedBatch{id: b.ID}
-			if !b.DateCreated.IsZero() {
-				r.created = b.DateCreated.Unix()
-			}
-			refs = append(refs, r)
+			refs.add(b)
 		}
 		return nil
 	})

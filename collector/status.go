@@ -43,13 +43,6 @@ type StatusOptions struct {
 	StateFile string
 }
 
-// listedBatch is what a read of the cakes API tells of a batch for status
-// tracking.
-type listedBatch struct {
-	id      int64
-	created int64 // DateCreated in Unix seconds; 0 when the record has none
-}
-
 // Phase indexes, kept in a state.StatusEntry instead of the phase's name:
 // phaseUnknown, then those of b2see.Phases.
 const (
@@ -124,7 +117,7 @@ type statusTracker struct {
 	failing  failure.Latch // the lookup failure last logged at warning level
 	unmapped unmappedCodes
 	retryAt  time.Time // no lookup before, after a 429 with Retry-After
-	lastRefs int       // batches the last read listed, to size the next list
+	lastRefs int       // bytes of the last read's list of batches, to size the next
 
 	saveMu sync.Mutex // one save at a time, so that none overwrites a newer one
 }
@@ -219,10 +212,10 @@ const statusGrace = state.DefaultGrace
 
 // takeRefs returns an empty list for the next read's batches, with room
 // for as many as the last one listed.
-func (t *statusTracker) takeRefs() []listedBatch {
+func (t *statusTracker) takeRefs() *batchList {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return make([]listedBatch, 0, t.lastRefs+t.lastRefs/8)
+	return &batchList{buf: make([]byte, 0, t.lastRefs+t.lastRefs/8)}
 }
 
 // lookupMargin is what a round of lookups leaves of the time to a deadline,
@@ -234,7 +227,7 @@ func lookupMargin(left time.Duration) time.Duration {
 // refresh takes the batches of a successful read as the window and looks
 // up those whose status is not known to be final, until ctx's deadline
 // less a margin. Lookups not made are left for the next read.
-func (t *statusTracker) refresh(ctx context.Context, refs []listedBatch) {
+func (t *statusTracker) refresh(ctx context.Context, refs *batchList) {
 	t.roundMu.Lock()
 	defer t.roundMu.Unlock()
 
@@ -273,11 +266,18 @@ func (t *statusTracker) refresh(ctx context.Context, refs []listedBatch) {
 	}
 	defer cancel()
 	answered, firstErr := t.lookUp(lctx, cancel, client, concurrency, todo)
+	due := len(todo)
+	todo = nil
 
 	t.mu.Lock()
-	t.unasked = len(todo) - answered
+	t.unasked = due - answered
 	t.mu.Unlock()
 	t.logRound(firstErr)
+	if due >= largeRead {
+		// The list of lookups is as large as the file the save makes:
+		// gone before it, they never take room together.
+		releaseRead()
+	}
 	t.saveIfDirty()
 }
 
@@ -290,7 +290,7 @@ type dueLookup struct {
 // takeWindow takes the batches of a read as the window: it adds those
 // first listed, forgets those gone for longer than the grace period, and
 // returns those whose status is not known to be final. t.mu must be held.
-func (t *statusTracker) takeWindow(refs []listedBatch) []dueLookup {
+func (t *statusTracker) takeWindow(refs *batchList) []dueLookup {
 	t.gen++
 	m := t.mem
 	now := t.now().Unix()
@@ -298,47 +298,61 @@ func (t *statusTracker) takeWindow(refs []listedBatch) []dueLookup {
 		t.since = now
 		t.dirty = true
 	}
-	m.BeginRead(len(refs))
+	m.BeginRead(refs.n)
 	// Answers list the batches in much the same order each time, so the
 	// batch after the last one found is tried before the index.
 	next := 0
-	for _, r := range refs {
-		i, added := m.Add(r.id, next)
+	refs.each(func(id, created int64) {
+		i, added := m.Add(id, next)
 		if added {
 			var e state.StatusEntry
-			if (t.fresh && t.gen == 1) || (r.created != 0 && r.created < t.since) {
+			if (t.fresh && t.gen == 1) || (created != 0 && created < t.since) {
 				e.Flags = flagBaseline
 			}
 			m.Set(i, e)
 		}
-		m.List(i, r.created, now)
+		m.List(i, created, now)
 		next = i + 1
-	}
-	t.lastRefs = len(refs)
-	var todo []dueLookup
+	})
+	t.lastRefs = len(refs.buf)
 	gone := false
 	for i := range m.Rows() {
-		if !m.In(i) {
+		if !m.In(i) || m.Listed(i) {
 			continue
 		}
-		e := m.Entry(i)
-		if !m.Listed(i) {
-			// Not in this answer. Forget the batch only once it has been
-			// gone for a while: an answer that leaves batches out (an empty
-			// one, a narrower window) must not make them count as new again.
-			if now-e.Seen > int64(statusGrace/time.Second) {
-				t.dirty = t.dirty || e.Flags != 0
-				m.Forget(i)
-				gone = true
-			}
-			continue
-		}
-		if !terminal(&e) {
-			todo = append(todo, dueLookup{m.ID(i), e.Asked})
+		// Not in this answer. Forget the batch only once it has been gone
+		// for a while: an answer that leaves batches out (an empty one, a
+		// narrower window) must not make them count as new again.
+		if e := m.Entry(i); now-e.Seen > int64(statusGrace/time.Second) {
+			t.dirty = t.dirty || e.Flags != 0
+			m.Forget(i)
+			gone = true
 		}
 	}
 	if gone {
 		m.Compact()
+	}
+	return t.due()
+}
+
+// due returns the batches of the window whose status is not known to be
+// final. The list is made to size: grown by appending, a list of a million
+// would leave three or four times its size in garbage. t.mu must be held.
+func (t *statusTracker) due() []dueLookup {
+	m, n := t.mem, 0
+	for i := range m.Rows() {
+		if m.In(i) && m.Listed(i) && !terminal(new(m.Entry(i))) {
+			n++
+		}
+	}
+	todo := make([]dueLookup, 0, n)
+	for i := range m.Rows() {
+		if !m.In(i) || !m.Listed(i) {
+			continue
+		}
+		if e := m.Entry(i); !terminal(&e) {
+			todo = append(todo, dueLookup{m.ID(i), e.Asked})
+		}
 	}
 	return todo
 }
@@ -355,10 +369,12 @@ func (t *statusTracker) lookUp(ctx context.Context, cancel context.CancelFunc, c
 	)
 	var g errgroup.Group
 	g.SetLimit(concurrency)
+	garbage := newGarbageBound(lookupGarbage, garbageCheckEvery)
 	for _, d := range todo {
 		if ctx.Err() != nil {
 			break
 		}
+		garbage.tick()
 		g.Go(func() error {
 			// The slot may have come only after the deadline: then the
 			// lookup is left for the next read, not made.
@@ -482,10 +498,10 @@ func (t *statusTracker) saveIfDirty() {
 		t.mu.Unlock()
 		return
 	}
-	saved := t.mem.Saved(t.failures, t.timeouts, t.since)
+	data, err := t.mem.Encode(t.failures, t.timeouts, t.since)
 	t.dirty = false
 	t.mu.Unlock()
-	if err := t.file.Save(&saved); err != nil {
+	if err := t.file.SaveEncoded(data, err); err != nil {
 		t.mu.Lock()
 		t.dirty = true
 		t.mu.Unlock()

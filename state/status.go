@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
+	"math/bits"
 	"slices"
 	"time"
 )
@@ -69,23 +70,61 @@ const maxStatusFileSize = headerSize + 4*binary.MaxVarintLen64 +
 // order. A memory of more batches than a file may hold is not saved, as
 // it would not load again.
 func EncodeStatuses(s *Statuses) ([]byte, error) {
-	if len(s.Batches) > MaxBatches {
-		return nil, fmt.Errorf("the memory holds more than %d batches, more than a state file may: not saved", MaxBatches)
+	if err := fitsAFile(len(s.Batches)); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(s.Batches, func(a, b SavedStatus) int { return cmp.Compare(a.ID, b.ID) })
-	buf := statusFile.begin(30 + len(s.Batches)*12)
-	buf = binary.AppendUvarint(buf, s.Failures)
-	buf = binary.AppendUvarint(buf, s.Timeouts)
-	buf = binary.AppendVarint(buf, s.Since)
-	buf = binary.AppendUvarint(buf, uint64(len(s.Batches)))
+	buf := beginStatuses(s.Failures, s.Timeouts, s.Since, len(s.Batches), 12*len(s.Batches))
 	for _, e := range s.Batches {
-		buf = binary.AppendVarint(buf, e.ID)
-		buf = binary.AppendVarint(buf, int64(e.Code))
-		buf = binary.AppendVarint(buf, int64(e.Timeout))
-		buf = binary.AppendVarint(buf, e.Seen)
-		buf = append(buf, e.Flags)
+		buf = appendStatus(buf, e)
 	}
 	return statusFile.seal(buf), nil
+}
+
+// fitsAFile is the error of a memory of n batches, more than a file may
+// hold: saved, it would not load again.
+func fitsAFile(n int) error {
+	if n > MaxBatches {
+		return fmt.Errorf("the memory holds more than %d batches, more than a state file may: not saved", MaxBatches)
+	}
+	return nil
+}
+
+// beginStatuses returns a status file's content up to its first batch of
+// n, with room for room bytes of batches.
+func beginStatuses(failures, timeouts uint64, since int64, n, room int) []byte {
+	buf := statusFile.begin(uvarintLen(failures) + uvarintLen(timeouts) + varintLen(since) + uvarintLen(uint64(n)) + room)
+	buf = binary.AppendUvarint(buf, failures)
+	buf = binary.AppendUvarint(buf, timeouts)
+	buf = binary.AppendVarint(buf, since)
+	return binary.AppendUvarint(buf, uint64(n))
+}
+
+// statusLen is the length of batch e in a status file: what appendStatus
+// appends.
+func statusLen(e SavedStatus) int {
+	return varintLen(e.ID) + varintLen(int64(e.Code)) + varintLen(int64(e.Timeout)) + varintLen(e.Seen) + 1
+}
+
+// varintLen is the length of v as binary.AppendVarint writes it.
+func varintLen(v int64) int {
+	u := uint64(v) << 1 // zig-zag, as binary.AppendVarint
+	if v < 0 {
+		u = ^u
+	}
+	return uvarintLen(u)
+}
+
+// uvarintLen is the length of u as binary.AppendUvarint writes it.
+func uvarintLen(u uint64) int { return (bits.Len64(u|1) + 6) / 7 }
+
+// appendStatus appends batch e to a status file's content.
+func appendStatus(buf []byte, e SavedStatus) []byte {
+	buf = binary.AppendVarint(buf, e.ID)
+	buf = binary.AppendVarint(buf, int64(e.Code))
+	buf = binary.AppendVarint(buf, int64(e.Timeout))
+	buf = binary.AppendVarint(buf, e.Seen)
+	return append(buf, e.Flags)
 }
 
 // DecodeStatuses reads what EncodeStatuses wrote, or a file of the format
@@ -115,9 +154,11 @@ func openStatusFile(data []byte) ([]byte, error) {
 	return body[len(legacyStatusMagic):], nil
 }
 
-// statusReader reads a status file's body; its first error sticks.
+// statusReader reads a status file's body; its first error sticks. It
+// reads the bytes in place: a file of a million batches holds four
+// million varints, and a reader's call for each costs a tenth of a second.
 type statusReader struct {
-	r   *bytes.Reader
+	b   []byte // what is left to read
 	err error
 }
 
@@ -127,19 +168,37 @@ func (d *statusReader) fail(what string) {
 	}
 }
 
-func (d *statusReader) uvarint() uint64 {
-	v, err := binary.ReadUvarint(d.r)
-	if err != nil {
+// took advances past a value of n bytes read in place, failing when
+// there was none (n <= 0: too short, or too long for 64 bits).
+func (d *statusReader) took(n int) {
+	if n <= 0 {
 		d.fail("truncated or malformed")
+		d.b = nil
+		return
 	}
+	d.b = d.b[n:]
+}
+
+func (d *statusReader) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	d.took(n)
 	return v
 }
 
 func (d *statusReader) varint() int64 {
-	v, err := binary.ReadVarint(d.r)
-	if err != nil {
-		d.fail("truncated or malformed")
+	v, n := binary.Varint(d.b)
+	d.took(n)
+	return v
+}
+
+// byte reads one byte, 0 when there is none.
+func (d *statusReader) byte() byte {
+	if len(d.b) == 0 {
+		d.took(0)
+		return 0
 	}
+	v := d.b[0]
+	d.took(1)
 	return v
 }
 
@@ -152,44 +211,64 @@ func (d *statusReader) int32(what string) int32 {
 }
 
 func decodeStatusBody(body []byte) (Statuses, error) {
-	d := &statusReader{r: bytes.NewReader(body)}
+	d := &statusReader{b: body}
 	var s Statuses
 	s.Failures, s.Timeouts, s.Since = d.uvarint(), d.uvarint(), d.varint()
 	if !TimeInRange(s.Since) {
 		d.fail("start time out of range")
 	}
 	n := d.uvarint()
-	if n > uint64(d.r.Len()) || n > MaxBatches {
+	if n > uint64(len(d.b)) || n > MaxBatches {
 		d.fail("too many batches")
 		n = 0
 	}
 	s.Batches = make([]SavedStatus, 0, n)
-	seen := make(map[int64]struct{}, n)
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		e := SavedStatus{ID: d.varint(), Code: d.int32("code"), Timeout: d.int32("timeout"), Seen: d.varint()}
-		flags, err := d.r.ReadByte()
+		flags := d.byte()
 		e.Flags = flags
-		_, dup := seen[e.ID]
 		switch {
-		case err != nil:
-			d.fail("truncated or malformed")
+		case d.err != nil:
 		case flags == 0 || flags&^allStatusFlags != 0:
 			d.fail("unknown flags")
 		case !TimeInRange(e.Seen):
 			d.fail("time last seen out of range")
-		case dup:
-			d.fail("duplicate batch")
 		}
-		seen[e.ID] = struct{}{}
 		s.Batches = append(s.Batches, e)
 	}
-	if d.err == nil && d.r.Len() != 0 {
+	if d.err == nil && len(d.b) != 0 {
 		d.fail("truncated or malformed")
+	}
+	if d.err == nil && hasDuplicate(s.Batches) {
+		d.fail("duplicate batch")
 	}
 	if d.err != nil {
 		return Statuses{}, d.err
 	}
 	return s, nil
+}
+
+// hasDuplicate reports whether two of bs have the same ID. Files list
+// their batches in ID order, or nearly (in the order of the memory's
+// table), so a sorted copy of the IDs is cheap to make and to check: far
+// cheaper than a set of a million IDs.
+func hasDuplicate(bs []SavedStatus) bool {
+	ids := make([]int64, len(bs))
+	sorted := true
+	for i, b := range bs {
+		ids[i] = b.ID
+		sorted = sorted && (i == 0 || ids[i-1] < b.ID)
+	}
+	if sorted {
+		return false
+	}
+	slices.Sort(ids)
+	for i := 1; i < len(ids); i++ {
+		if ids[i] == ids[i-1] {
+			return true
+		}
+	}
+	return false
 }
 
 // StatusFile is the file of one account's batch status memory.
@@ -235,12 +314,18 @@ func (f *StatusFile) Writable() bool { return f.noSave == nil }
 // Save writes s to the file. A failure is logged when it starts or
 // changes, and its end once saves work again.
 func (f *StatusFile) Save(s *Statuses) error {
-	err := f.noSave
+	return f.SaveEncoded(EncodeStatuses(s))
+}
+
+// SaveEncoded writes data, a status file's content, to the file; when
+// encoding it failed with err, it logs that instead. A failure is logged
+// when it starts or changes, and its end once saves work again.
+func (f *StatusFile) SaveEncoded(data []byte, err error) error {
 	if err == nil {
-		var data []byte
-		if data, err = EncodeStatuses(s); err == nil {
-			err = WriteAtomic(f.path, data)
-		}
+		err = f.noSave
+	}
+	if err == nil {
+		err = WriteAtomic(f.path, data)
 	}
 	f.saveLog.saved(f.logger, f.path, err)
 	return err

@@ -192,9 +192,18 @@ func (m *StatusMemory) Compact() { m.tab.compact() }
 // Load takes the batches saved in s into the memory, which must be empty.
 // Their creation time is unknown until a read lists them.
 func (m *StatusMemory) Load(s *Statuses) {
-	m.tab.reserve(len(m.tab.rows) + len(s.Batches))
+	if len(m.tab.rows) == 0 {
+		// A table shared with the counters already holds most of these
+		// batches: room for all of them again would double it for good.
+		m.tab.reserve(len(s.Batches))
+	}
+	// A file lists its batches in the table's order (see Encode), and the
+	// counters' file loads in the same order: the row after the last one
+	// is tried before the index.
+	next := 0
 	for _, b := range s.Batches {
-		i, _ := m.Add(b.ID, -1)
+		i, _ := m.Add(b.ID, next)
+		next = i + 1
 		m.Set(i, StatusEntry{Code: b.Code, Timeout: b.Timeout, Flags: b.Flags})
 		m.tab.rows[i].marks |= rowNoCreated
 		if m.tab.rows[i].marks&rowCounted == 0 || b.Seen > m.tab.lastSeen(i) {
@@ -215,4 +224,36 @@ func (m *StatusMemory) Saved(failures, timeouts uint64, since int64) Statuses {
 		s.Batches = append(s.Batches, SavedStatus{ID: m.tab.ids[i], Seen: e.Seen, Code: e.Code, Timeout: e.Timeout, Flags: e.Flags})
 	}
 	return s
+}
+
+// Encode renders what Saved returns as a status file's content, as
+// EncodeStatuses does, but without a copy of the batches: their list
+// would take some 32 bytes a batch, on top of the file's 15, for every
+// save. The batches are in the table's order.
+func (m *StatusMemory) Encode(failures, timeouts uint64, since int64) ([]byte, error) {
+	n, size := 0, 0
+	for i := range m.tab.rows {
+		if m.In(i) && m.tab.rows[i].flags != 0 {
+			n++
+			size += statusLen(m.saved(i))
+		}
+	}
+	if err := fitsAFile(n); err != nil {
+		return nil, err
+	}
+	// The buffer is made to size: regrown at its end, the file of a
+	// million batches would take its room twice over.
+	buf := beginStatuses(failures, timeouts, since, n, size)
+	for i := range m.tab.rows {
+		if m.In(i) && m.tab.rows[i].flags != 0 {
+			buf = appendStatus(buf, m.saved(i))
+		}
+	}
+	return statusFile.seal(buf), nil
+}
+
+// saved is what a file keeps of row i.
+func (m *StatusMemory) saved(i int) SavedStatus {
+	e := m.Entry(i)
+	return SavedStatus{ID: m.tab.ids[i], Seen: e.Seen, Code: e.Code, Timeout: e.Timeout, Flags: e.Flags}
 }
