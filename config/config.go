@@ -25,6 +25,7 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
+	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
 // maxKeyFileSize caps what is read of an API key file: a key is 36 bytes,
@@ -105,11 +106,16 @@ func NewAccount(d Settings) *Account {
 	return &Account{Settings: d.orDefaults(), HTTPClientConfig: config.DefaultHTTPClientConfig}
 }
 
+// MaxFileSize is the most a configuration file may hold: far more than a
+// thousand accounts take, and little enough that a wrong path (a log, a
+// device) is refused at once instead of read into memory.
+const MaxFileSize = 16 << 20
+
 // Load reads and checks the file at path. Relative paths in it (key files,
 // and the files of http_client_config) are taken from the file's directory.
 // A bad or missing API key fails the load.
 func Load(path string, opts Options) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := state.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, errors.New(clean("reading the config file: "+err.Error(), nil))
 	}
