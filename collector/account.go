@@ -274,7 +274,7 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 	a.mu.Unlock()
 	start := a.now()
 	w := newWindow(opts.SenderLabel)
-	w.pre = a.caps.begin()
+	w.pre = a.caps.begin(opts.Caps)
 	var counting *state.Staged
 	if opts.Counters != nil {
 		counting = opts.Counters.Begin()
@@ -293,13 +293,13 @@ func (a *Account) read(ctx context.Context, f *flight) *readResult {
 		case counting != nil && b.HasID:
 			// The counters' staging knows the batches of the read: it tells
 			// the duplicates without a set of IDs of its own.
-			key, refs := w.keyOf(b)
-			observation(&o, b, key)
+			k := w.keyOf(b)
+			observation(&o, b, &k)
 			if !counting.Add(&o) {
 				w.addDuplicate()
 				return nil
 			}
-			w.addNew(b, key, refs)
+			w.addNew(b, &k)
 		case !w.add(b) || !b.HasID:
 			return nil
 		}

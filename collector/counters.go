@@ -41,14 +41,16 @@ var counterDescs = []*prometheus.Desc{
 	stateLastSaveDesc, stateLastSaveSuccessfulDesc, stateSaveFailuresDesc,
 }
 
-// observation is what the counters take of a record, under key, the
+// observation is what the counters take of a record, where k says, the
 // series labels the window gave it. Its action state is the upstream's
-// (cleaned, not folded): whether a batch entered a state is told from it.
-func observation(o *state.Observation, b *b2see.Record, key seriesKey) {
+// (cleaned, not folded): whether a batch entered a state is told from it;
+// only a state past the read's tally (see maxTallyValues) is
+// overflowValue.
+func observation(o *state.Observation, b *b2see.Record, k *recordKey) {
 	*o = state.Observation{
 		ID:          b.ID,
-		ProductType: key.productType,
-		Sender:      key.sender,
+		ProductType: k.series.productType,
+		Sender:      k.series.sender,
 		Created:     b.DateCreated,
 		Counts: state.Counts{
 			state.Watches:        b.LandingPageWatchCount,
@@ -57,7 +59,7 @@ func observation(o *state.Observation, b *b2see.Record, key seriesKey) {
 			state.FacebookClicks: b.FacebookClicks,
 			state.GoogleClicks:   b.GoogleClicks,
 		},
-		ActionState: optionalValue(b.CustomerActionState),
+		ActionState: k.state,
 		ActionPrice: b.CustomerActionPrice,
 	}
 }

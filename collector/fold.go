@@ -5,29 +5,117 @@ package collector
 func (w *window) valueCounts() [numCapped]map[string]int64 {
 	var c [numCapped]map[string]int64
 	for l := range c {
-		c[l] = map[string]int64{}
+		if w.pre != nil && w.pre.tallies[l] != nil {
+			c[l] = w.pre.tallies[l].counts()
+		} else {
+			c[l] = w.seriesCounts(cappedLabel(l))
+		}
 	}
+	return c
+}
+
+// seriesCounts are the batches in w's series per value of label l.
+func (w *window) seriesCounts(l cappedLabel) map[string]int64 {
+	c := map[string]int64{}
 	for k, s := range w.series {
-		c[capProductType][k.productType] += s.batches
-		if w.senders {
-			c[capSender][k.sender] += s.batches
-		}
-		for state, cv := range s.actions {
-			c[capState][state] += cv.count
-		}
-		for outcome, n := range s.outcomes {
-			c[capOutcome][outcome] += n
-		}
-		for rating, n := range s.ratings {
-			c[capRating][rating] += n
-		}
-	}
-	if w.pre != nil {
-		for l, t := range w.pre.tallies {
-			if t != nil {
-				c[l] = t.counts()
+		switch l {
+		case capProductType:
+			c[k.productType] += s.batches
+		case capSender:
+			if w.senders {
+				c[k.sender] += s.batches
+			}
+		case capState:
+			for state, cv := range s.actions {
+				c[state] += cv.count
+			}
+		case capOutcome:
+			for outcome, n := range s.outcomes {
+				c[outcome] += n
+			}
+		case capRating:
+			for rating, n := range s.ratings {
+				c[rating] += n
 			}
 		}
+	}
+	return c
+}
+
+// guard looks at the labels whose watch is due (see prefold) and folds,
+// there and then, each that has more values than its cap: it chooses the
+// values to keep from the batches read so far, sums the others' series
+// into "other", and counts the label's values from then on in a tally, as
+// for a label the last read folded. So no read holds more than a few
+// thousand series, whatever its first records were (a read with no earlier
+// choice) and however many values its label brings. The choice holds for
+// the rest of the read; the next read's is made from its whole tally.
+func (w *window) guard() {
+	p := w.pre
+	p.pending = false
+	folded := false
+	if len(w.series) >= p.seriesCheck {
+		folded = w.guardLabel(capProductType) || folded
+		if w.senders {
+			folded = w.guardLabel(capSender) || folded
+		}
+	}
+	for _, l := range []cappedLabel{capState, capOutcome, capRating} {
+		if p.entries[l] >= p.checks[l] {
+			folded = w.guardLabel(l) || folded
+		}
+	}
+	if folded {
+		p.entries = w.entryCounts()
+	}
+	// Look again when the window has doubled, without folding.
+	p.seriesCheck = max(p.seriesCheck, 2*len(w.series))
+	for l := range p.checks {
+		p.checks[l] = max(p.checks[l], 2*p.entries[l])
+	}
+}
+
+// guardLabel folds label l if it is capped, not folded yet, and has more
+// values than its cap, and reports whether it did.
+func (w *window) guardLabel(l cappedLabel) bool {
+	p := w.pre
+	n := p.caps.of(l)
+	if n <= 0 || p.tallies[l] != nil {
+		return false
+	}
+	counts := w.seriesCounts(l)
+	if len(counts) <= n {
+		return false
+	}
+	var c valueCap
+	c.choose(counts, n)
+	t := newTally(len(counts))
+	t.reset(c.kept)
+	for v, k := range counts {
+		if r := t.entry(v); r >= 0 {
+			t.vals[r].n = k
+		}
+	}
+	p.kept[l], p.tallies[l] = c.kept, t
+	nw := w.folded(func(m cappedLabel, v string) string {
+		if m != l || c.kept[v] {
+			return v
+		}
+		return overflowValue
+	})
+	nw.seen, nw.pre = w.seen, w.pre
+	*w = *nw
+	return true
+}
+
+// entryCounts are the entries of each label in w's series, as
+// prefold.noteEntry counts them.
+func (w *window) entryCounts() [numCapped]int {
+	var c [numCapped]int
+	for _, s := range w.series {
+		c[capState] += len(s.actions)
+		c[capOutcome] += len(s.outcomes)
+		c[capRating] += len(s.ratings)
 	}
 	return c
 }

@@ -200,14 +200,48 @@ type labelCaps struct {
 	labels [numCapped]valueCap
 }
 
-// prefold is the choice of the last read, applied to the records of the
-// next as they come, so that a label with many values costs a count per
-// value rather than series per value. Its tallies are what the next
-// choice is made from.
+// prefold is the choice of kept values applied to the records of a read as
+// they come, so that a label with many values costs a count per value
+// rather than series per value. It starts as the last read's choice; a
+// label the last read did not fold is watched (see window.guard) and, once
+// the read has shown it more values than its cap, chosen for and folded
+// in the middle of the read. Its tallies are what the next choice is made
+// from.
 type prefold struct {
-	kept    [numCapped]map[string]bool // nil for a label the last read did not fold
+	caps    LabelCaps
+	kept    [numCapped]map[string]bool // nil for a label not folded (yet) on this read
 	tallies [numCapped]*tally          // batches per value, for the labels folded
+
+	// The watch on the labels not folded: the window's series (product
+	// types and senders) and its entries of each other label are looked
+	// at again once they reach seriesCheck and checks; pending says one
+	// has.
+	seriesCheck int
+	entries     [numCapped]int
+	checks      [numCapped]int
+	pending     bool
 }
+
+// First sizes of the window at which a read looks at a label it does not
+// fold yet, then at each doubling: a few thousand series, well past what
+// the default caps let through (21 product types by 101 senders), cost a
+// few MB at most.
+const (
+	guardSeries  = 4096
+	guardEntries = 8192
+)
+
+// maxTallyValues is the most values of a label a read counts one by one.
+// The values beyond it are summed into "other" at once and only their
+// number is estimated (see distinctSketch): a read can bring a million
+// values, and the tally would hold them all until its end.
+const maxTallyValues = 1 << 15
+
+// Refs of a value in a tally (see prefold.ref) that are not entries.
+const (
+	noTally   int32 = -1 // the read does not fold the label
+	pastTally int32 = -2 // the value came after maxTallyValues others
+)
 
 // tally counts batches per value by the value's 64-bit hash, which spares
 // the comparison of strings scattered over the heap on every record of a
@@ -219,6 +253,7 @@ type tally struct {
 	index map[uint64]int32 // entry by hash
 	vals  []tallyEntry
 	kept  map[string]bool // the values the read keeps
+	past  distinctSketch  // the values beyond maxTallyValues
 }
 
 type tallyEntry struct {
@@ -231,26 +266,43 @@ type tallyEntry struct {
 var tallySeed = maphash.MakeSeed()
 
 func newTally(size int) *tally {
+	size = min(size, maxTallyValues)
 	return &tally{index: make(map[uint64]int32, size), vals: make([]tallyEntry, 0, size)}
 }
 
-// reset empties t for a read that keeps the values kept.
+// reset empties t for a read that keeps the values kept, and gives each of
+// them its entry, so that a kept value is never past the tally.
 func (t *tally) reset(kept map[string]bool) {
 	clear(t.index)
 	clear(t.vals)
 	t.vals, t.kept = t.vals[:0], kept
+	t.past.reset()
+	for v := range kept {
+		t.entry(v)
+	}
 }
 
-// entry returns the index of v's entry, adding it.
+// entry returns the index of v's entry, adding it, or pastTally when the
+// tally is full.
 func (t *tally) entry(v string) int32 {
 	h := maphash.String(tallySeed, v)
 	i, ok := t.index[h]
 	if !ok {
+		if len(t.vals) >= maxTallyValues {
+			t.past.add(h)
+			return pastTally
+		}
 		i = int32(len(t.vals))
 		t.vals = append(t.vals, tallyEntry{name: v, kept: t.kept[v]})
 		t.index[h] = i
 	}
 	return i
+}
+
+// distinct is the number of values t has seen with batches: the counted
+// ones, and an estimate of those past the tally.
+func (t *tally) distinct(counted int) int {
+	return counted + t.past.estimate()
 }
 
 // counts are the tally by value, of the values with batches.
@@ -264,19 +316,20 @@ func (t *tally) counts() map[string]int64 {
 	return out
 }
 
-// begin returns the prefold of the next read, nil when the last read
-// folded nothing.
-func (lc *labelCaps) begin() *prefold {
+// begin returns the prefold of the next read under caps, nil when caps
+// caps nothing.
+func (lc *labelCaps) begin(caps LabelCaps) *prefold {
+	if caps == (LabelCaps{}) {
+		return nil
+	}
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	var p *prefold
+	p := &prefold{caps: caps, seriesCheck: guardSeries}
 	for l := range numCapped {
+		p.checks[l] = guardEntries
 		c := &lc.labels[l]
-		if c.kept == nil {
+		if c.kept == nil || caps.of(l) <= 0 {
 			continue
-		}
-		if p == nil {
-			p = &prefold{}
 		}
 		t := c.spare
 		if t == nil {
@@ -295,11 +348,11 @@ func (p *prefold) value(l cappedLabel, v string) string {
 	return p.fold(l, v, r)
 }
 
-// ref is the entry of value v in the tally of label l, or -1 when the read
-// does not fold l. It counts nothing.
+// ref is the entry of value v in the tally of label l, noTally when the
+// read does not fold l, or pastTally. It counts nothing.
 func (p *prefold) ref(l cappedLabel, v string) int32 {
 	if p == nil || p.tallies[l] == nil {
-		return -1
+		return noTally
 	}
 	return p.tallies[l].entry(v)
 }
@@ -314,10 +367,27 @@ func (p *prefold) count(l cappedLabel, r int32) {
 // fold is value v of label l, whose entry is r, as the record is
 // aggregated: v, or overflowValue when the read folds l and does not keep v.
 func (p *prefold) fold(l cappedLabel, v string, r int32) string {
-	if r < 0 || p.tallies[l].vals[r].kept {
+	if r == noTally || r >= 0 && p.tallies[l].vals[r].kept {
 		return v
 	}
 	return overflowValue
+}
+
+// noteSeries notes that the window has n series.
+func (p *prefold) noteSeries(n int) {
+	if p != nil && n >= p.seriesCheck {
+		p.pending = true
+	}
+}
+
+// noteEntry notes a new entry of label l in the window.
+func (p *prefold) noteEntry(l cappedLabel) {
+	if p == nil {
+		return
+	}
+	if p.entries[l]++; p.entries[l] >= p.checks[l] {
+		p.pending = true
+	}
 }
 
 // apply chooses the values each label of w keeps under caps, logging when
@@ -347,15 +417,19 @@ func (lc *labelCaps) apply(w *window, caps LabelCaps, logger *slog.Logger) (*win
 		} else if c.kept != nil {
 			refold = true
 		}
+		values := len(counts[l])
+		if w.pre != nil && w.pre.tallies[l] != nil {
+			values = w.pre.tallies[l].distinct(values)
+		}
 		folded := 0
 		if eff[l] != nil {
-			folded = len(counts[l]) - len(eff[l])
+			folded = values - len(eff[l])
 			any = true
 		}
-		w.labels[l] = labelStat{values: len(counts[l]), folded: folded}
+		w.labels[l] = labelStat{values: values, folded: folded}
 		if folded > 0 && !c.folding {
 			logger.Info(`label values beyond the cap are summed into "other"`, "label", cappedLabelNames[l],
-				"values", len(counts[l]), "cap", caps.of(l))
+				"values", values, "cap", caps.of(l))
 		}
 		c.folding = folded > 0
 	}

@@ -72,46 +72,67 @@ func (w *window) add(b *b2see.Record) bool {
 		}
 		w.seen[b.ID] = struct{}{}
 	}
-	key, refs := w.keyOf(b)
-	w.addNew(b, key, refs)
+	k := w.keyOf(b)
+	w.addNew(b, &k)
 	return true
 }
 
-// labelRefs are the entries of a record's product type and sender in the
-// read's tallies (see prefold.ref).
-type labelRefs [2]int32
+// recordKey is where a record counts: its series, and its action state.
+type recordKey struct {
+	series seriesKey
+	// refs are the entries of the record's product type, sender and
+	// action state in the read's tallies (see prefold.ref).
+	refs [3]int32
+	// state is the action state made fit to be a label value, "" for
+	// none, as the counters remember it: overflowValue when it came past
+	// the read's tally, so that the counters' staging holds no more
+	// distinct states than the tally.
+	state string
+}
 
 // keyOf returns the key of the series b counts under, its product type and
 // sender made fit to be label values (no sender when the window has no
 // sender label), each overflowValue when the read already folds it (see
-// prefold), and where they are counted. It counts nothing.
-func (w *window) keyOf(b *b2see.Record) (key seriesKey, refs labelRefs) {
+// prefold), and where they are counted. It counts nothing, but may fold a
+// label in the middle of the read (see guard) before it looks at b.
+func (w *window) keyOf(b *b2see.Record) recordKey {
+	if w.pre != nil && w.pre.pending {
+		w.guard()
+	}
+	k := recordKey{refs: [3]int32{noTally, noTally, noTally}}
 	pt := labelValue(b.ProductType)
-	refs = labelRefs{w.pre.ref(capProductType, pt), -1}
-	key.productType = w.pre.fold(capProductType, pt, refs[0])
+	k.refs[0] = w.pre.ref(capProductType, pt)
+	k.series.productType = w.pre.fold(capProductType, pt, k.refs[0])
 	if w.senders {
 		sender := labelValue(b.SendingUserName)
-		refs[1] = w.pre.ref(capSender, sender)
-		key.sender = w.pre.fold(capSender, sender, refs[1])
+		k.refs[1] = w.pre.ref(capSender, sender)
+		k.series.sender = w.pre.fold(capSender, sender, k.refs[1])
 	}
-	return key, refs
+	if k.state = optionalValue(b.CustomerActionState); k.state != "" {
+		if k.refs[2] = w.pre.ref(capState, k.state); k.refs[2] == pastTally {
+			k.state = overflowValue
+		}
+	}
+	return k
 }
 
 // addDuplicate counts a record of a batch already counted.
 func (w *window) addDuplicate() { w.records++ }
 
 // addNew counts a record whose batch the caller knows is not counted yet,
-// without the set of IDs add keeps; key and refs are what keyOf returned.
-func (w *window) addNew(b *b2see.Record, key seriesKey, refs labelRefs) {
+// without the set of IDs add keeps; k is what keyOf returned.
+func (w *window) addNew(b *b2see.Record, k *recordKey) {
 	w.records++
-	w.pre.count(capProductType, refs[0])
-	w.pre.count(capSender, refs[1])
+	w.pre.count(capProductType, k.refs[0])
+	w.pre.count(capSender, k.refs[1])
+	key := k.series
 	s := w.lastStats
 	if s == nil || key != w.lastKey {
 		s = w.series[key]
 		if s == nil {
 			s = &seriesStats{}
 			w.series[key] = s
+			w.pre.noteSeries(len(w.series))
 		}
 		w.lastKey, w.lastStats = key, s
 	}
@@ -127,8 +148,9 @@ func (w *window) addNew(b *b2see.Record, key seriesKey, refs labelRefs) {
 	s.clicks[0] = addCount(s.clicks[0], b.ImageLinkClicks)
 	s.clicks[1] = addCount(s.clicks[1], b.FacebookClicks)
 	s.clicks[2] = addCount(s.clicks[2], b.GoogleClicks)
-	if state := optionalValue(b.CustomerActionState); state != "" {
-		state = w.pre.value(capState, state)
+	if k.state != "" {
+		w.pre.count(capState, k.refs[2])
+		state := w.pre.fold(capState, k.state, k.refs[2])
 		if s.actions == nil {
 			s.actions = map[string]*countValue{}
 		}
@@ -136,6 +158,7 @@ func (w *window) addNew(b *b2see.Record, key seriesKey, refs labelRefs) {
 		if cv == nil {
 			cv = &countValue{}
 			s.actions[state] = cv
+			w.pre.noteEntry(capState)
 		}
 		cv.count++
 		cv.value = addValue(cv.value, b.CustomerActionPrice)
@@ -145,13 +168,14 @@ func (w *window) addNew(b *b2see.Record, key seriesKey, refs labelRefs) {
 		if s.outcomes == nil {
 			s.outcomes = map[string]int64{}
 		}
-		s.outcomes[outcome]++
+		s.outcomes[outcome] = w.countEntry(capOutcome, s.outcomes[outcome])
 	}
 	if b.HasRating {
 		if s.ratings == nil {
 			s.ratings = map[string]int64{}
 		}
-		s.ratings[w.pre.value(capRating, ratingLabel(b.CustomerRating))]++
+		rating := w.pre.value(capRating, ratingLabel(b.CustomerRating))
+		s.ratings[rating] = w.countEntry(capRating, s.ratings[rating])
 	}
 	if !b.LandingPageFirstWatched.IsZero() {
 		start := b.DateSent
@@ -162,6 +186,15 @@ func (w *window) addNew(b *b2see.Record, key seriesKey, refs labelRefs) {
 			w.observeFirstWatch(key.productType, max(b.LandingPageFirstWatched.Sub(start).Seconds(), 0))
 		}
 	}
+}
+
+// countEntry is n+1, the count of a value of label l in a series, noting
+// a new entry when n is 0.
+func (w *window) countEntry(l cappedLabel, n int64) int64 {
+	if n == 0 {
+		w.pre.noteEntry(l)
+	}
+	return n + 1
 }
 
 func (w *window) observeFirstWatch(productType string, secs float64) {

@@ -1,0 +1,193 @@
+package collector
+
+import (
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"math"
+	"strconv"
+	"testing"
+
+	"github.com/b2see-exporter/b2see_exporter/b2see"
+)
+
+// hostileRecord is batch i of a read whose every upstream-valued label has
+// a value of its own: product type, sender, action state, payment outcome
+// and rating.
+func hostileRecord(i int) b2see.Record {
+	return b2see.Record{
+		ID: int64(i), HasID: true,
+		ProductType: fmt.Sprintf("pt-%d", i), SendingUserName: fmt.Sprintf("user-%d", i),
+		VideoPlayCount: 1, CustomerActionState: fmt.Sprintf("state-%d", i), CustomerActionPrice: 1,
+		CustomerActionPaymentOutcome: fmt.Sprintf("outcome-%d", i),
+		HasRating:                    true, CustomerRating: float64(i%190_000)/100 - 950,
+	}
+}
+
+// TestGuardBoundsEveryRead: a read whose labels all bring a new value with
+// each batch, with no earlier choice of values to keep (the first read
+// after a start), never holds more than a few thousand series or entries
+// of a label, whatever the caps fold; the next read, which starts from the
+// first one's choice, neither. Every total stays exact, and the values
+// seen are counted within 2%.
+func TestGuardBoundsEveryRead(t *testing.T) {
+	const n = 100_000
+	caps := LabelCaps{ProductTypes: 20, Senders: 100, ActionStates: 20, PaymentOutcomes: 20, Ratings: 20}
+	var lc labelCaps
+	for read := 1; read <= 2; read++ {
+		w := newWindow(true)
+		w.pre = lc.begin(caps)
+		most, mostEntries := 0, [numCapped]int{}
+		for i := range n {
+			b := hostileRecord(i)
+			k := w.keyOf(&b)
+			w.addNew(&b, &k)
+			most = max(most, len(w.series))
+			if i%1000 == 0 || i == n-1 {
+				for l, e := range w.entryCounts() {
+					mostEntries[l] = max(mostEntries[l], e)
+				}
+			}
+		}
+		if most > guardSeries {
+			t.Errorf("read %d: the window held %d series, more than %d", read, most, guardSeries)
+		}
+		for l, e := range mostEntries {
+			if e > guardEntries {
+				t.Errorf("read %d: the window held %d entries of %s, more than %d", read, e, cappedLabelNames[l], guardEntries)
+			}
+		}
+		for l, tl := range w.pre.tallies {
+			if tl != nil && len(tl.vals) > maxTallyValues {
+				t.Errorf("read %d: the tally of %s holds %d values", read, cappedLabelNames[l], len(tl.vals))
+			}
+		}
+		w, _ = lc.apply(w, caps, slog.New(slog.DiscardHandler))
+
+		var batches, plays, actions, outcomes, ratings int64
+		for _, s := range w.series {
+			batches += s.batches
+			plays += s.plays
+			for _, cv := range s.actions {
+				actions += cv.count
+			}
+			for _, c := range s.outcomes {
+				outcomes += c
+			}
+			for _, c := range s.ratings {
+				ratings += c
+			}
+		}
+		for name, got := range map[string]int64{"batches": batches, "plays": plays, "actions": actions, "outcomes": outcomes, "ratings": ratings} {
+			if got != n {
+				t.Errorf("read %d: %s sum to %d, want %d", read, name, got, n)
+			}
+		}
+		if len(w.series) > (caps.ProductTypes+1)*(caps.Senders+1) {
+			t.Errorf("read %d: %d series served", read, len(w.series))
+		}
+		distinctRatings := 190_000.0 // hostileRecord's ratings: 190,000 values, of which n are read
+		for l, st := range w.labels {
+			want := float64(n)
+			if cappedLabel(l) == capRating {
+				want = min(want, distinctRatings)
+			}
+			if math.Abs(float64(st.values)-want) > 0.02*want {
+				t.Errorf("read %d: %s: %d values counted, want %v within 2%%", read, cappedLabelNames[l], st.values, want)
+			}
+			if st.folded != st.values-caps.of(cappedLabel(l)) {
+				t.Errorf("read %d: %s: %d folded of %d, cap %d", read, cappedLabelNames[l], st.folded, st.values, caps.of(cappedLabel(l)))
+			}
+		}
+	}
+}
+
+// TestGuardChoosesFromTheRecordsSoFar: when the guard folds a label in
+// the middle of a first read, the values with the most batches so far keep
+// their series, and the read after chooses from all of its batches.
+func TestGuardChoosesFromTheRecordsSoFar(t *testing.T) {
+	caps := LabelCaps{Senders: 2}
+	var lc labelCaps
+	records := func() []b2see.Record {
+		var bs []b2see.Record
+		id := int64(0)
+		add := func(sender string, k int) {
+			for range k {
+				bs = append(bs, b2see.Record{ID: id, HasID: true, ProductType: "svc", SendingUserName: sender})
+				id++
+			}
+		}
+		add("early-a", 3)
+		add("early-b", 2)
+		for i := range guardSeries {
+			add(fmt.Sprintf("one-%d", i), 1)
+		}
+		add("late", 50) // the strongest, but after the guard has chosen
+		return bs
+	}()
+	read := func() map[string]int64 {
+		w := newWindow(true)
+		w.pre = lc.begin(caps)
+		for i := range records {
+			k := w.keyOf(&records[i])
+			w.addNew(&records[i], &k)
+		}
+		w, _ = lc.apply(w, caps, slog.New(slog.DiscardHandler))
+		got := map[string]int64{}
+		for k, s := range w.series {
+			got[k.sender] += s.batches
+		}
+		return got
+	}
+	first := read()
+	if first["early-a"] != 3 || first["early-b"] != 2 || first[overflowValue] != int64(len(records)-5) || len(first) != 3 {
+		t.Errorf("first read: %v, want early-a 3, early-b 2, the rest in other", first)
+	}
+	second := read()
+	if second["late"] != 50 || second["early-a"] != 3 || len(second) != 3 {
+		t.Errorf("second read: %v, want late 50, early-a 3, the rest in other", second)
+	}
+}
+
+// TestTallyPastItsSize: a tally counts at most maxTallyValues values; a
+// value beyond them is folded, a kept value never is, and the values past
+// the tally are counted within 2%.
+func TestTallyPastItsSize(t *testing.T) {
+	p := &prefold{}
+	p.tallies[capSender] = newTally(0)
+	p.tallies[capSender].reset(map[string]bool{"kept": true})
+	const past = 50_000
+	for i := range maxTallyValues + past {
+		p.value(capSender, fmt.Sprintf("v%d", i))
+	}
+	tl := p.tallies[capSender]
+	if len(tl.vals) != maxTallyValues {
+		t.Fatalf("the tally holds %d values, want %d", len(tl.vals), maxTallyValues)
+	}
+	if got := p.value(capSender, "kept"); got != "kept" {
+		t.Errorf("a kept value seen after the tally filled up is %q", got)
+	}
+	if got := p.value(capSender, "late"); got != overflowValue {
+		t.Errorf("a value past the tally is %q, want %q", got, overflowValue)
+	}
+	counted := len(tl.counts())
+	want := float64(maxTallyValues + past + 1) // and "late"; "kept" was in the tally
+	if got := tl.distinct(counted); math.Abs(float64(got)-want) > 0.02*want {
+		t.Errorf("%d values counted, want %v within 2%%", got, want)
+	}
+}
+
+func TestDistinctSketch(t *testing.T) {
+	for _, n := range []int{0, 1, 1000, 100_000, 1_000_000} {
+		var s distinctSketch
+		for i := range n {
+			h := maphash.String(tallySeed, strconv.Itoa(i)) // as the tallies hash
+			s.add(h)
+			s.add(h) // twice: counted once
+		}
+		got := s.estimate()
+		if math.Abs(float64(got-n)) > 0.01*float64(n)+1 {
+			t.Errorf("%d values: estimated %d", n, got)
+		}
+	}
+}
