@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -192,6 +193,7 @@ func checkMemory(t *testing.T, n int, most, statusMost int64) (counters, status 
 }
 
 // TestMemoryOfAHugeAnswer streams about 2 GiB of distinct valid records,
+// each with a sender and a product type of its own,
 // past the body cap raised to 4 GiB: the read stops at the millionth
 // batch as too_large, with its own reason, and the peak stays at most
 // 200 MB.
@@ -247,7 +249,8 @@ func warmUp(t *testing.T, url string) []byte {
 }
 
 // endlessRecords serves, at a cakes URL it returns, a JSON array of about
-// size bytes of valid records with distinct batch IDs, made as they are
+// size bytes of valid records with distinct batch IDs, each sent by a
+// sender of its own with a product type of its own, made as they are
 // sent.
 func endlessRecords(t *testing.T, size int64) string {
 	t.Helper()
@@ -255,12 +258,25 @@ func endlessRecords(t *testing.T, size int64) string {
 	page := warmUp(t, one.URL)
 	one.Close()
 	rec := bytes.TrimSuffix(bytes.TrimPrefix(bytes.TrimSpace(page), []byte("[")), []byte("]"))
-	idField := regexp.MustCompile(`"BatchId":\s*\d+`)
-	loc := idField.FindIndex(rec)
-	if loc == nil {
-		t.Fatalf("no BatchId in %.200s", rec)
+	// The record cut at its fields that change: the ID, the sender and the
+	// product type, in the order they come.
+	type cut struct {
+		at, end int
+		format  string
 	}
-	before, after := rec[:loc[0]], rec[loc[1]:]
+	var cuts []cut
+	for field, format := range map[string]string{
+		`"BatchId":\s*\d+`:             `"BatchId":%d`,
+		`"SendingUserName":\s*"[^"]*"`: `"SendingUserName":"Sender %d"`,
+		`"ProductType":\s*"[^"]*"`:     `"ProductType":"Product type %d"`,
+	} {
+		loc := regexp.MustCompile(field).FindIndex(rec)
+		if loc == nil {
+			t.Fatalf("no %s in %.200s", field, rec)
+		}
+		cuts = append(cuts, cut{loc[0], loc[1], format})
+	}
+	slices.SortFunc(cuts, func(a, b cut) int { return a.at - b.at })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -273,14 +289,20 @@ func endlessRecords(t *testing.T, size int64) string {
 		for id := int64(1); sent < size; id++ {
 			if id > 1 {
 				bw.WriteString(",")
+				sent++
 			}
-			bw.Write(before)
-			n, err := fmt.Fprintf(bw, `"BatchId":%d`, id)
+			from := 0
+			for _, c := range cuts {
+				bw.Write(rec[from:c.at])
+				n, _ := fmt.Fprintf(bw, c.format, id)
+				sent += int64(c.at-from) + int64(n)
+				from = c.end
+			}
+			n, err := bw.Write(rec[from:])
 			if err != nil {
 				return // the exporter stopped reading
 			}
-			bw.Write(after)
-			sent += int64(len(before) + n + len(after) + 1)
+			sent += int64(n)
 		}
 		bw.WriteString("]")
 		bw.Flush()
