@@ -43,13 +43,16 @@ func (w *window) seriesCounts(l cappedLabel) map[string]int64 {
 }
 
 // guard looks at the labels whose watch is due (see prefold) and folds,
-// there and then, each that has more values than its cap: it chooses the
-// values to keep from the batches read so far, sums the others' series
-// into "other", and counts the label's values from then on in a tally, as
-// for a label the last read folded. So no read holds more than a few
-// thousand series, whatever its first records were (a read with no earlier
-// choice) and however many values its label brings. The choice holds for
-// the rest of the read; the next read's is made from its whole tally.
+// there and then, each that has more values than its cap: it keeps the
+// values the last read showed, sums the others' series into "other", and
+// counts the label's values from then on in a tally, as for a label the
+// last read folded. So no read holds more than a few thousand series,
+// whatever its first records were and however many values its label
+// brings. The next read chooses from the whole tally. The values are not
+// chosen from the batches read so far: those are a sample of the window,
+// and the values named on its strength would have counter series of their
+// own, frozen once the next read chooses others, as many as the cap; a
+// read with no earlier choice (the first after a start) names none.
 func (w *window) guard() {
 	p := w.pre
 	p.pending = false
@@ -87,18 +90,22 @@ func (w *window) guardLabel(l cappedLabel) bool {
 	if len(counts) <= n {
 		return false
 	}
-	var c valueCap
-	c.choose(counts, n)
+	kept := map[string]bool{}
+	for v := range p.shown[l] {
+		if _, seen := counts[v]; seen {
+			kept[v] = true
+		}
+	}
 	t := newTally(len(counts))
-	t.reset(c.kept)
+	t.reset(kept)
 	for v, k := range counts {
 		if r := t.entry(v); r >= 0 {
 			t.vals[r].n = k
 		}
 	}
-	p.kept[l], p.tallies[l] = c.kept, t
+	p.kept[l], p.tallies[l] = kept, t
 	nw := w.folded(func(m cappedLabel, v string) string {
-		if m != l || c.kept[v] {
+		if m != l || kept[v] {
 			return v
 		}
 		return overflowValue

@@ -101,6 +101,7 @@ const (
 // read to the next.
 type valueCap struct {
 	kept     map[string]bool // nil when nothing is folded
+	shown    map[string]bool // when nothing is folded, the values, all shown; at most the cap
 	folding  bool            // values were folded on the last read
 	distinct int             // values on the last read, to size the next one's counts
 	spare    *tally          // the last read's tally, for the next to reuse
@@ -204,13 +205,14 @@ type labelCaps struct {
 // they come, so that a label with many values costs a count per value
 // rather than series per value. It starts as the last read's choice; a
 // label the last read did not fold is watched (see window.guard) and, once
-// the read has shown it more values than its cap, chosen for and folded
-// in the middle of the read. Its tallies are what the next choice is made
-// from.
+// the read has brought it more values than its cap, folded in the middle of
+// the read, keeping the values the last read showed. Its tallies are what
+// the next choice is made from.
 type prefold struct {
 	caps    LabelCaps
 	kept    [numCapped]map[string]bool // nil for a label not folded (yet) on this read
 	tallies [numCapped]*tally          // batches per value, for the labels folded
+	shown   [numCapped]map[string]bool // the values of the labels the last read did not fold
 
 	// The watch on the labels not folded: the window's series (product
 	// types and senders) and its entries of each other label are looked
@@ -329,6 +331,7 @@ func (lc *labelCaps) begin(caps LabelCaps) *prefold {
 		p.checks[l] = guardEntries
 		c := &lc.labels[l]
 		if c.kept == nil || caps.of(l) <= 0 {
+			p.shown[l] = c.shown
 			continue
 		}
 		t := c.spare
@@ -406,6 +409,13 @@ func (lc *labelCaps) apply(w *window, caps LabelCaps, logger *slog.Logger) (*win
 	for l := range numCapped {
 		c := &lc.labels[l]
 		c.choose(counts[l], caps.of(l))
+		c.shown = nil
+		if c.kept == nil && caps.of(l) > 0 {
+			c.shown = make(map[string]bool, len(counts[l]))
+			for v := range counts[l] {
+				c.shown[v] = true
+			}
+		}
 		eff[l] = c.kept
 		if w.pre != nil && w.pre.kept[l] != nil {
 			eff[l] = map[string]bool{}
