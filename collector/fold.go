@@ -100,7 +100,7 @@ func (w *window) guardLabel(l cappedLabel) bool {
 	t.reset(kept)
 	for v, k := range counts {
 		if r := t.entry(v); r >= 0 {
-			t.vals[r].n = k
+			t.add(r, k)
 		}
 	}
 	p.kept[l], p.tallies[l] = kept, t

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"testing"
 
@@ -59,8 +60,8 @@ func TestGuardBoundsEveryRead(t *testing.T) {
 			}
 		}
 		for l, tl := range w.pre.tallies {
-			if tl != nil && len(tl.vals) > maxTallyValues {
-				t.Errorf("read %d: the tally of %s holds %d values", read, cappedLabelNames[l], len(tl.vals))
+			if tl != nil && len(tl.names) > maxTallyValues {
+				t.Errorf("read %d: the tally of %s holds %d values", read, cappedLabelNames[l], len(tl.names))
 			}
 		}
 		w, _ = lc.apply(w, caps, slog.New(slog.DiscardHandler))
@@ -181,8 +182,8 @@ func TestTallyPastItsSize(t *testing.T) {
 		p.value(capSender, fmt.Sprintf("v%d", i))
 	}
 	tl := p.tallies[capSender]
-	if len(tl.vals) != maxTallyValues {
-		t.Fatalf("the tally holds %d values, want %d", len(tl.vals), maxTallyValues)
+	if len(tl.names) != maxTallyValues {
+		t.Fatalf("the tally holds %d values, want %d", len(tl.names), maxTallyValues)
 	}
 	if got := p.value(capSender, "kept"); got != "kept" {
 		t.Errorf("a kept value seen after the tally filled up is %q", got)
@@ -209,5 +210,26 @@ func TestDistinctSketch(t *testing.T) {
 		if math.Abs(float64(got-n)) > 0.01*float64(n)+1 {
 			t.Errorf("%d values: estimated %d", n, got)
 		}
+	}
+}
+
+// TestTallyCounts: the tally's counts, through its growth from 16 slots
+// to room for thousands of values, are those of a map.
+func TestTallyCounts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	p := &prefold{}
+	p.tallies[capSender] = newTally(0)
+	kept := map[string]bool{"v7": true, "v70": true}
+	p.tallies[capSender].reset(kept)
+	want := map[string]int64{}
+	for range 200_000 {
+		v := "v" + strconv.Itoa(int(rng.ExpFloat64()*2000))
+		want[v]++
+		if got := p.value(capSender, v); (got == v) != kept[v] {
+			t.Fatalf("%s folded as %q, kept %v", v, got, kept[v])
+		}
+	}
+	if got := p.tallies[capSender].counts(); !maps.Equal(got, want) {
+		t.Errorf("the tally counted %d values, want %d; they differ", len(got), len(want))
 	}
 }

@@ -248,58 +248,113 @@ const (
 // tally counts batches per value by the value's 64-bit hash, which spares
 // the comparison of strings scattered over the heap on every record of a
 // label with tens of thousands of values. Two values whose hashes collide
-// (for 20,000 values, about once in 10¹¹ reads) count as the first. Each
-// entry also says whether the read keeps its value, so that a record looks
-// its value up once.
+// (for 20,000 values, about once in 10¹¹ reads) count as the first.
+//
+// It is a table of its own, open addressing with linear probing, rather
+// than a map of hashes to entries: a record's value is then found, counted
+// and told kept or not in one slot of 16 bytes, where a map and a slice of
+// entries cost two or three cache misses per record once a label has tens
+// of thousands of values. A value's ref (see prefold.ref) is its slot,
+// valid until the tally next grows: a record takes one ref per tally.
 type tally struct {
-	index map[uint64]int32 // entry by hash
-	vals  []tallyEntry
+	slots []tallySlot     // a power of two long, at most half full
+	names []string        // the values, by tallySlot.name
 	kept  map[string]bool // the values the read keeps
 	past  distinctSketch  // the values beyond maxTallyValues
 }
 
-type tallyEntry struct {
-	name string
-	n    int64 // batches
-	kept bool
+type tallySlot struct {
+	hash uint64
+	n    uint32 // batches: a read takes at most maxBatches
+	name uint32 // 1 + the value's index in names, keptBit set when kept; 0 for a free slot
 }
+
+const keptBit = 1 << 31
 
 // tallySeed keys the tallies' hashes; one for the process.
 var tallySeed = maphash.MakeSeed()
 
+// newTally returns a tally with room for size values.
 func newTally(size int) *tally {
-	size = min(size, maxTallyValues)
-	return &tally{index: make(map[uint64]int32, size), vals: make([]tallyEntry, 0, size)}
+	t := &tally{}
+	t.resize(min(size, maxTallyValues))
+	return t
+}
+
+// resize gives t room for size values, keeping those it has.
+func (t *tally) resize(size int) {
+	n := 16
+	for n < 2*size {
+		n *= 2
+	}
+	old := t.slots
+	t.slots = make([]tallySlot, n)
+	for _, s := range old {
+		if s.name != 0 {
+			t.slots[t.free(s.hash)] = s
+		}
+	}
+}
+
+// free is the index of the free slot where a value of hash h goes.
+func (t *tally) free(h uint64) int32 {
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		if t.slots[i].name == 0 {
+			return int32(i)
+		}
+	}
 }
 
 // reset empties t for a read that keeps the values kept, and gives each of
 // them its entry, so that a kept value is never past the tally.
 func (t *tally) reset(kept map[string]bool) {
-	clear(t.index)
-	clear(t.vals)
-	t.vals, t.kept = t.vals[:0], kept
+	clear(t.slots)
+	clear(t.names)
+	t.names, t.kept = t.names[:0], kept
 	t.past.reset()
 	for v := range kept {
 		t.entry(v)
 	}
 }
 
-// entry returns the index of v's entry, adding it, or pastTally when the
+// entry returns the ref of v's slot, adding it, or pastTally when the
 // tally is full.
 func (t *tally) entry(v string) int32 {
 	h := maphash.String(tallySeed, v)
-	i, ok := t.index[h]
-	if !ok {
-		if len(t.vals) >= maxTallyValues {
-			t.past.add(h)
-			return pastTally
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.name == 0 {
+			break
 		}
-		i = int32(len(t.vals))
-		t.vals = append(t.vals, tallyEntry{name: v, kept: t.kept[v]})
-		t.index[h] = i
+		if s.hash == h {
+			return int32(i)
+		}
 	}
-	return i
+	if len(t.names) >= maxTallyValues {
+		t.past.add(h)
+		return pastTally
+	}
+	if 2*(len(t.names)+1) > len(t.slots) {
+		t.resize(len(t.names) + 1)
+	}
+	t.names = append(t.names, v)
+	r := t.free(h)
+	t.slots[r] = tallySlot{hash: h, name: uint32(len(t.names))}
+	if t.kept[v] {
+		t.slots[r].name |= keptBit
+	}
+	return r
 }
+
+// add counts k batches more of the value whose ref is r.
+func (t *tally) add(r int32, k int64) {
+	t.slots[r].n += uint32(k)
+}
+
+// isKept reports whether the read keeps the value whose ref is r.
+func (t *tally) isKept(r int32) bool { return t.slots[r].name&keptBit != 0 }
 
 // distinct is the number of values t has seen with batches: the counted
 // ones, and an estimate of those past the tally.
@@ -309,10 +364,10 @@ func (t *tally) distinct(counted int) int {
 
 // counts are the tally by value, of the values with batches.
 func (t *tally) counts() map[string]int64 {
-	out := make(map[string]int64, len(t.vals))
-	for _, e := range t.vals {
-		if e.n > 0 {
-			out[e.name] = e.n
+	out := make(map[string]int64, len(t.names))
+	for _, s := range t.slots {
+		if s.name != 0 && s.n > 0 {
+			out[t.names[s.name&^keptBit-1]] = int64(s.n)
 		}
 	}
 	return out
@@ -363,14 +418,14 @@ func (p *prefold) ref(l cappedLabel, v string) int32 {
 // count counts a batch of the value of label l whose entry is r.
 func (p *prefold) count(l cappedLabel, r int32) {
 	if r >= 0 {
-		p.tallies[l].vals[r].n++
+		p.tallies[l].add(r, 1)
 	}
 }
 
 // fold is value v of label l, whose entry is r, as the record is
 // aggregated: v, or overflowValue when the read folds l and does not keep v.
 func (p *prefold) fold(l cappedLabel, v string, r int32) string {
-	if r == noTally || r >= 0 && p.tallies[l].vals[r].kept {
+	if r == noTally || r >= 0 && p.tallies[l].isKept(r) {
 		return v
 	}
 	return overflowValue
