@@ -90,9 +90,18 @@ func (w *window) guardLabel(l cappedLabel) bool {
 	if len(counts) <= n {
 		return false
 	}
-	kept := map[string]bool{}
+	shown := map[string]int64{}
 	for v := range p.shown[l] {
-		if _, seen := counts[v]; seen {
+		if k, seen := counts[v]; seen {
+			shown[v] = k
+		}
+	}
+	kept := map[string]bool{}
+	var c valueCap // the cap may have been lowered since the last read
+	if c.choose(shown, n); c.kept != nil {
+		kept = c.kept
+	} else {
+		for v := range shown {
 			kept[v] = true
 		}
 	}

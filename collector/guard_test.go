@@ -135,7 +135,7 @@ func TestGuardKeepsWhatTheLastReadShowed(t *testing.T) {
 	for i := range big {
 		big[i].ID = int64(i)
 	}
-	read := func(lc *labelCaps, records []b2see.Record) map[string]int64 {
+	read := func(lc *labelCaps, caps LabelCaps, records []b2see.Record) map[string]int64 {
 		w := newWindow(true)
 		w.pre = lc.begin(caps)
 		for i := range records {
@@ -162,11 +162,20 @@ func TestGuardKeepsWhatTheLastReadShowed(t *testing.T) {
 		var lc labelCaps
 		var got map[string]int64
 		for _, r := range tt.reads {
-			got = read(&lc, r)
+			got = read(&lc, caps, r)
 		}
 		if !maps.Equal(got, tt.want) {
 			t.Errorf("%s: batches by sender %v, want %v", tt.name, got, tt.want)
 		}
+	}
+
+	// A cap lowered since the read that showed them: the strongest of
+	// those values are kept, no more than the cap.
+	var lc labelCaps
+	read(&lc, caps, small)
+	want := map[string]int64{"a": 3, overflowValue: rest + 2}
+	if got := read(&lc, LabelCaps{Senders: 1}, big); !maps.Equal(got, want) {
+		t.Errorf("with the cap lowered: batches by sender %v, want %v", got, want)
 	}
 }
 
