@@ -8,9 +8,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/b2see-exporter/b2see_exporter/b2see"
+	"github.com/b2see-exporter/b2see_exporter/state"
 )
 
 // hostileRecord is batch i of a read whose every upstream-valued label has
@@ -240,5 +242,72 @@ func TestTallyCounts(t *testing.T) {
 	}
 	if got := p.tallies[capSender].counts(); !maps.Equal(got, want) {
 		t.Errorf("the tally counted %d values, want %d; they differ", len(got), len(want))
+	}
+}
+
+// TestCountersAcrossAFoldOnTheWay: with counters, reads whose senders and
+// action states are many enough to fold on the way, from the first read on,
+// keep every counter monotonic and, summed over all series, exactly the
+// upstream's growth, while the values named change from read to read.
+func TestCountersAcrossAFoldOnTheWay(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	src := &memSource{}
+	acc := newTestAccount(src, func(o *AccountOptions) {
+		o.Counters = state.Open(state.Options{Account: "north"})
+		o.Caps = LabelCaps{Senders: 3, ActionStates: 2}
+	})
+	const n = guardEntries + 2000 // more senders, and states, than the guard lets through
+	bs := make([]b2see.Record, n)
+	for i := range bs {
+		bs[i] = b2see.Record{ID: int64(i), HasID: true, ProductType: "svc", SendingUserName: fmt.Sprint("s", i)}
+	}
+	var grown, entries int64
+	prev := map[string]float64{}
+	named := map[string]bool{}
+	for step := range 6 {
+		heavy := fmt.Sprint("heavy", step/2) // a new strong sender every other read
+		for i := range bs {
+			if i%50 == 0 {
+				bs[i].SendingUserName = heavy
+			}
+			inc := int64(rng.IntN(3))
+			if step > 0 {
+				grown += inc
+			}
+			bs[i].VideoPlayCount += inc
+			st := fmt.Sprint("state-", rng.IntN(n)) // mostly distinct
+			if step > 0 && st != bs[i].CustomerActionState {
+				entries++
+			}
+			bs[i].CustomerActionState = st
+		}
+		src.set(append([]b2see.Record(nil), bs...), nil)
+		got := gather(t, collectorFor(acc))
+		var plays, entered float64
+		for k, v := range got {
+			switch {
+			case strings.HasPrefix(k, "b2see_video_plays_total,"):
+				plays += v
+			case strings.HasPrefix(k, "b2see_customer_actions_total,"):
+				entered += v
+			case strings.HasPrefix(k, "b2see_window_batches,") && !strings.HasSuffix(k, "sender=other"):
+				named[k] = true
+			}
+		}
+		if plays != float64(grown) || entered != float64(entries) {
+			t.Fatalf("step %d: over all series plays %v, entries %v; upstream grew %d, %d", step, plays, entered, grown, entries)
+		}
+		for k, v := range prev {
+			if strings.Contains(k, "_total,") && got[k] < v {
+				t.Fatalf("step %d: %s went from %v to %v (present: %v)", step, k, v, got[k], hasKey(got, k))
+			}
+		}
+		if got["b2see_label_values_folded,label=sender"] == 0 || got["b2see_label_values_folded,label=state"] == 0 {
+			t.Fatalf("step %d: nothing folded: the test does not fold", step)
+		}
+		prev = got
+	}
+	if len(named) < 4 {
+		t.Errorf("only %d senders ever had series of their own: the test moves too few across the cap", len(named))
 	}
 }
