@@ -458,6 +458,7 @@ func (t *Tracker) prune(now time.Time) {
 		t.dirty = true
 	}
 	t.pruneSeries(now)
+	t.pruneStrings()
 }
 
 // ActionTotal are the totals of one customer action state.
