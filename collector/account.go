@@ -257,6 +257,12 @@ func (a *Account) fly(f *flight, timeout time.Duration) {
 
 // reason is b2see.Reason, and rate_limited for a call we did not make.
 func reason(err error) string {
+	if err == nil {
+		// The common case, once per status lookup: the targets of
+		// errors.As below, here and in b2see.Reason, are allocated even
+		// for no error.
+		return ""
+	}
 	var rl rateLimitedUntil
 	if errors.As(err, &rl) {
 		return b2see.ReasonRateLimited

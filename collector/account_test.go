@@ -671,3 +671,16 @@ func TestSharedReadOwnTimeout(t *testing.T) {
 		t.Error("a read cut by the account's own timeout is not the account's failure")
 	}
 }
+
+// TestReasonOfNoErrorAllocatesNothing: every upstream request is counted
+// by its reason, a status lookup of every batch on a first scrape, so the
+// reason of a success must cost no allocation.
+func TestReasonOfNoErrorAllocatesNothing(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() {
+		if reason(nil) != "" {
+			t.Fatal(`reason(nil) is not ""`)
+		}
+	}); n != 0 {
+		t.Errorf("reason(nil) allocates %v times, want none", n)
+	}
+}

@@ -3,6 +3,7 @@ package state
 import (
 	"math"
 	"math/bits"
+	"slices"
 	"time"
 )
 
@@ -29,10 +30,16 @@ type Staged struct {
 	wide []Counts
 	// rows marks the rows of the counters' table this read staged; same
 	// holds, by row, what Commit needs of those kept as unchanged.
-	rows   []uint64
-	same   []sameRecord
-	newIDs map[int64]struct{} // the IDs staged that the table does not hold
-	next   int                // the row the next record's batch likely is
+	rows []uint64
+	same []sameRecord
+	// newIDs are the IDs staged that the counters do not hold, in the
+	// order staged, and newIndex their index: the set that tells a
+	// duplicate among them. A first read stages nothing else, so it is as
+	// large as the table the read makes; an index of row numbers costs a
+	// fraction of a Go map's inserts, growth and garbage.
+	newIDs   []int64
+	newIndex idIndex
+	next     int // the row the next record's batch likely is
 	// series are the read's distinct (product type, sender) pairs, and
 	// states its distinct action states, states[0] being "". Rewriting a
 	// label value before Commit is rewriting these tables, never the
@@ -91,7 +98,6 @@ func (t *Tracker) Begin() *Staged {
 	t.mu.Unlock()
 	return &Staged{
 		t:           t,
-		newIDs:      map[int64]struct{}{},
 		seriesIndex: map[seriesKey]uint32{},
 		states:      []string{""},
 		stateIndex:  map[string]uint32{"": 0},
@@ -182,10 +188,16 @@ func (s *Staged) known(r *stagedRecord, wide bool) int {
 	tab := t.tab
 	i, ok := tab.find(r.id, s.next)
 	if !ok || tab.rows[i].marks&rowCounted == 0 {
-		if _, dup := s.newIDs[r.id]; dup {
+		if len(s.newIDs) == cap(s.newIDs) {
+			// Doubling: append grows a large slice by a quarter, which
+			// for a first read allocates five times the list in all.
+			s.newIDs = slices.Grow(s.newIDs, max(len(s.newIDs), 1024))
+		}
+		s.newIDs = append(s.newIDs, r.id)
+		if _, dup := s.newIndex.findOrInsert(s.newIDs, len(s.newIDs)-1); dup {
+			s.newIDs = s.newIDs[:len(s.newIDs)-1]
 			return stageDuplicate
 		}
-		s.newIDs[r.id] = struct{}{}
 		return stageWhole
 	}
 	s.next = i + 1
@@ -276,7 +288,7 @@ func (s *Staged) Discard() {
 }
 
 func (s *Staged) drop() {
-	s.recs, s.n, s.rows, s.same, s.newIDs, s.wide = nil, 0, nil, nil, nil, nil
+	s.recs, s.n, s.rows, s.same, s.newIDs, s.newIndex, s.wide = nil, 0, nil, nil, nil, idIndex{}, nil
 }
 
 // Commit applies the staged records, read successfully at now, and saves the state

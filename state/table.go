@@ -113,6 +113,28 @@ func (t *batchTable) reserve(n int) {
 	t.index.reserve(t.ids, n)
 }
 
+// grow makes room for n rows more, once for all the batches a commit
+// adds rather than by an eighth again and again. It grows by at least
+// what add would, so that reads adding a few batches each do not copy the
+// table each time.
+func (t *batchTable) grow(n int) {
+	if need := len(t.rows) + n; need > cap(t.rows) {
+		t.reserve(max(need, len(t.rows)+len(t.rows)/8+64))
+	}
+}
+
+// fill makes the table, which must be empty, a row with no marks for each
+// of ids, in their order: the batches of a first read, which the commit
+// then finds at its hints without a look at the index, and indexes in one
+// pass without a search for each.
+func (t *batchTable) fill(ids []int64) {
+	n := len(ids)
+	t.ids = append(make([]int64, 0, n), ids...)
+	t.rows = make([]batchRow, n)
+	t.index.n = n
+	t.index.resize(t.ids, int(float64(n)/maxLoad)+16)
+}
+
 // compact drops the rows in neither memory, keeping the order of the
 // others, and rebuilds the index when any went. While a read is staged it
 // does nothing.
@@ -337,6 +359,29 @@ func (x *idIndex) insert(ids []int64, i int) {
 	}
 	x.put(ids[i], i)
 	x.n++
+}
+
+// findOrInsert returns the row of an ID equal to that of row i among the
+// rows indexed, or else indexes row i and returns i, in one search.
+func (x *idIndex) findOrInsert(ids []int64, i int) (int, bool) {
+	if float64(x.n+1) > maxLoad*float64(len(x.slots)) {
+		x.resize(ids, 2*(x.n+1))
+	}
+	id, size := ids[i], len(x.slots)
+	for s := slotOf(id, size); ; {
+		v := x.slots[s]
+		if v == 0 {
+			x.slots[s] = int32(i + 1)
+			x.n++
+			return i, false
+		}
+		if ids[v-1] == id {
+			return int(v - 1), true
+		}
+		if s++; s == size {
+			s = 0
+		}
+	}
 }
 
 func (x *idIndex) put(id int64, i int) {

@@ -3,6 +3,7 @@ package state
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // TestTableKeepsWideValuesExactly: what does not fit a row (counts of 2³²
@@ -75,5 +76,73 @@ func TestTableIndexAgreesWithAMap(t *testing.T) {
 				t.Fatalf("round %d: %d not found after compaction", round, id)
 			}
 		}
+	}
+}
+
+// TestFirstReadTellsDuplicatesAmongManyNewBatches stages a first read of
+// many batches, some listed more than once, through several growths of
+// the staged set of new IDs: Add takes the first record of each batch and
+// leaves out the others, the commit keeps one row per batch, found by the
+// index, and a second read of the same records finds them all.
+func TestFirstReadTellsDuplicatesAmongManyNewBatches(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var records []Observation
+	first := map[int64]int64{} // the watches of each batch's first record
+	for range 20_000 {
+		id := r.Int64N(15_000) - 5_000
+		o := obs(id, r.Int64N(100), "", 0)
+		if _, ok := first[id]; !ok {
+			first[id] = o.Counts[Watches]
+		}
+		records = append(records, o)
+	}
+	tr := Open(Options{Account: "acme", Window: 30 * 24 * time.Hour})
+	for round := range 2 {
+		sc := tr.Begin()
+		seen := map[int64]bool{}
+		for i := range records {
+			if got, want := sc.Add(&records[i]), !seen[records[i].ID]; got != want {
+				t.Fatalf("round %d: Add of record %d (batch %d) = %v, want %v", round, i, records[i].ID, got, want)
+			}
+			seen[records[i].ID] = true
+		}
+		if err := sc.Commit(t0.Add(time.Duration(round) * time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		tab := tr.tab
+		if len(tab.rows) != len(first) || tab.counted != len(first) || tab.index.n != len(first) {
+			t.Fatalf("round %d: %d rows, %d counted, %d indexed, want %d", round, len(tab.rows), tab.counted, tab.index.n, len(first))
+		}
+		for id, watches := range first {
+			i, ok := tab.find(id, -1)
+			if !ok || tab.ids[i] != id || tab.hw(i)[Watches] != watches {
+				t.Fatalf("round %d: batch %d: row %d found %v, watches %v, want %d", round, id, i, ok, tab.hw(i), watches)
+			}
+		}
+	}
+	if got := flat(tr); len(got) != 0 {
+		t.Errorf("a starting point read again counted %v", got)
+	}
+}
+
+// TestTableGrowsByAShareForFewNewBatches: reads that each add a batch or
+// two to a large table copy it only now and then, not on every commit.
+func TestTableGrowsByAShareForFewNewBatches(t *testing.T) {
+	tr := Open(Options{Account: "acme", Window: 30 * 24 * time.Hour})
+	var records []Observation
+	for id := range int64(10_000) {
+		records = append(records, obs(id, 1, "", 0))
+	}
+	at := run(t, tr, t0, step{records: records})
+	copies, last := 0, cap(tr.tab.rows)
+	for id := range int64(100) {
+		records = append(records, obs(10_000+id, 1, "", 0))
+		at = run(t, tr, at, step{records: records})
+		if c := cap(tr.tab.rows); c != last {
+			copies, last = copies+1, c
+		}
+	}
+	if copies > 1 {
+		t.Errorf("100 reads of one new batch each grew the table of 10,000 rows %d times, want at most once", copies)
 	}
 }

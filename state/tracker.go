@@ -276,8 +276,12 @@ func (t *Tracker) commitStaged(s *Staged, now time.Time) {
 	if s.n > 0 {
 		t.touched = true
 	}
-	if len(t.tab.rows) == 0 {
-		t.tab.reserve(s.n) // a first read: all of it is new
+	if len(t.tab.rows) == 0 && len(s.newIDs) > 0 {
+		// A first read: the batches it staged whole are its new ones, in
+		// order, each once.
+		t.tab.fill(s.newIDs)
+	} else {
+		t.tab.grow(len(s.newIDs))
 	}
 	// The read's few series and states, as the tracker's indexes, taken
 	// when a record first needs them: a series or state only duplicates
