@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -56,15 +55,6 @@ type Client struct {
 	host     string
 	query    string // encoded query string, with the key
 	redactor *Redactor
-
-	// names is the last read's table of shared strings, lent to the next
-	// read's decoder: an account's senders and states are much the same
-	// from read to read, and a table built anew costs, with tens of
-	// thousands of senders, megabytes a read. A table that is full is not
-	// kept, so that names gone from the answers do not crowd out new ones
-	// for good.
-	namesMu sync.Mutex
-	names   internTable
 }
 
 // NewClient checks cfg and returns a client. Its errors never contain the
@@ -182,8 +172,6 @@ func (c *Client) Cakes(ctx context.Context, fn func(*Record) error) error {
 	}
 
 	dec := NewDecoder(body)
-	c.lendNames(dec)
-	defer c.keepNames(dec)
 	var b Record
 	for {
 		err := dec.Next(&b)
@@ -197,27 +185,6 @@ func (c *Client) Cakes(ctx context.Context, fn func(*Record) error) error {
 			return err
 		}
 	}
-}
-
-// lendNames gives dec the table of shared strings the last read left, if
-// no other read has it.
-func (c *Client) lendNames(dec *Decoder) {
-	c.namesMu.Lock()
-	defer c.namesMu.Unlock()
-	if c.names.m != nil {
-		dec.intern, c.names = c.names, internTable{}
-	}
-}
-
-// keepNames keeps dec's table of shared strings for the next read, unless
-// it is full.
-func (c *Client) keepNames(dec *Decoder) {
-	if dec.intern.full() {
-		return
-	}
-	c.namesMu.Lock()
-	defer c.namesMu.Unlock()
-	c.names = dec.intern
 }
 
 // decompressed is the body of resp as sent, gzip undone, and capped at the

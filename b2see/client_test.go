@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 )
 
 const testKey = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
@@ -392,47 +390,5 @@ func TestClientReusesConnections(t *testing.T) {
 	defer mu.Unlock()
 	if conns != 1 {
 		t.Errorf("3 reads opened %d connections, want 1", conns)
-	}
-}
-
-// TestClientKeepsNamesAcrossReads checks that a read shares the sender
-// names of the read before, so that they cost no allocation, and that a
-// table that filled up is not kept.
-func TestClientKeepsNamesAcrossReads(t *testing.T) {
-	var body string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, body)
-	}))
-	defer srv.Close()
-	c := newTestClient(t, srv.URL+"/PublicAPI", nil)
-
-	body = sampleRecord
-	first, err := collect(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := collect(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if unsafe.StringData(first[0].SendingUserName) != unsafe.StringData(second[0].SendingUserName) {
-		t.Error("the second read does not share the first read's sender name")
-	}
-
-	var full strings.Builder
-	full.WriteString("[")
-	for i := range maxInterned {
-		if i > 0 {
-			full.WriteString(",")
-		}
-		fmt.Fprintf(&full, `{"SendingUserName":"sender %d"}`, i)
-	}
-	full.WriteString("]")
-	body = full.String()
-	if _, err := collect(c); err != nil {
-		t.Fatal(err)
-	}
-	if c.names.m != nil {
-		t.Errorf("a full table of %d names was kept", len(c.names.m))
 	}
 }

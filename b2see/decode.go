@@ -26,15 +26,11 @@ const (
 	maxDepth = 10000
 	// maxInterned bounds the table of distinct kept strings (sender names,
 	// product types, states). Past it new values are still decoded, just
-	// not shared. A dealer group may have tens of thousands of senders: a
-	// name not shared costs an allocation in every record that has it.
-	maxInterned = 32 << 10
-	// maxInternLen keeps long strings out of the table, and maxInternBytes
-	// bounds the bytes of all the strings in it, so that a hostile body
-	// cannot fill it with megabytes. Real names and states are short: 32,768
-	// names of a dozen bytes take some 400 KB.
-	maxInternLen   = 128
-	maxInternBytes = 1 << 20
+	// not shared.
+	maxInterned = 4096
+	// maxInternLen keeps long strings out of the table, so that a hostile
+	// body cannot fill it with megabytes. Real names and states are short.
+	maxInternLen = 128
 	// cachedKeys and cachedKeyLen size the memory of the keys of the last
 	// records (see Decoder.keys): a record of the Batch Data API has some
 	// 25 members, whose longest name is 28 bytes.
@@ -73,7 +69,7 @@ type Decoder struct {
 	err     error // sticky result of Next once it failed or finished
 	stack   []byte
 	scratch []byte
-	intern  internTable
+	intern  map[string]string
 	// keys remembers, for each of the first cachedKeys members of a
 	// record, the key last seen in that place as it was sent, quotes and
 	// colon included, and the field it names. A service writes the same
@@ -111,7 +107,7 @@ func NewDecoder(r io.Reader) *Decoder {
 	return &Decoder{
 		r:      r,
 		buf:    make([]byte, bufSize),
-		intern: internTable{m: make(map[string]string)},
+		intern: make(map[string]string),
 	}
 }
 
@@ -1180,31 +1176,18 @@ func (d *Decoder) intField(b *Record, f int) *int64 {
 	return &b.GoogleClicks
 }
 
-// internTable holds the strings a decoder shares (see internString).
-type internTable struct {
-	m     map[string]string
-	bytes int // the length of all the strings in m
-}
-
-// full reports whether t takes no more strings.
-func (t internTable) full() bool {
-	return len(t.m) >= maxInterned || t.bytes > maxInternBytes-maxInternLen
-}
-
 // internString returns s as a string shared with earlier equal values, so
 // that the few distinct names and states cost no allocation per record.
 func (d *Decoder) internString(s []byte) string {
 	if len(s) == 0 {
 		return ""
 	}
-	t := &d.intern
-	if v, ok := t.m[string(s)]; ok {
+	if v, ok := d.intern[string(s)]; ok {
 		return v
 	}
 	v := string(s)
-	if len(t.m) < maxInterned && len(v) <= maxInternLen && t.bytes+len(v) <= maxInternBytes {
-		t.m[v] = v
-		t.bytes += len(v)
+	if len(d.intern) < maxInterned && len(v) <= maxInternLen {
+		d.intern[v] = v
 	}
 	return v
 }
