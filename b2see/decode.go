@@ -1,10 +1,12 @@
 package b2see
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"strconv"
 	"time"
 	"unicode/utf16"
@@ -29,6 +31,11 @@ const (
 	// maxInternLen keeps long strings out of the table, so that a hostile
 	// body cannot fill it with megabytes. Real names and states are short.
 	maxInternLen = 128
+	// cachedKeys and cachedKeyLen size the memory of the keys of the last
+	// records (see Decoder.keys): a record of the Batch Data API has some
+	// 25 members, whose longest name is 28 bytes.
+	cachedKeys   = 48
+	cachedKeyLen = 48
 )
 
 // BodyError reports a response body that is not a valid array of batch records.
@@ -63,11 +70,28 @@ type Decoder struct {
 	stack   []byte
 	scratch []byte
 	intern  map[string]string
+	// keys remembers, for each of the first cachedKeys members of a
+	// record, the key last seen in that place as it was sent, quotes and
+	// colon included, and the field it names. A service writes the same
+	// keys in the same order in every record, and keys are most of the
+	// bytes of a body: a key equal byte for byte to the one remembered is
+	// known valid and matched without scanning it again. Keys with escapes
+	// are not remembered, so a remembered key's only quotes are its first
+	// and last bytes.
+	keys [cachedKeys]cachedKey
 
 	// numScanned counts the bytes number scanning looked at, so that a
 	// test can check the work stays linear in the body however it is
 	// split across reads.
 	numScanned int64
+}
+
+// cachedKey is a key as sent, quotes and the colon after it included, and
+// the field it names.
+type cachedKey struct {
+	n   uint8 // length of raw in use; 0 for none
+	f   uint8
+	raw [cachedKeyLen]byte
 }
 
 // Decoder states.
@@ -284,6 +308,19 @@ func (d *Decoder) nonWS() (byte, error) {
 	}
 }
 
+// peek returns the byte at pos when it is in the buffer and not
+// whitespace (JSON's are all bytes up to ' '), and 0 otherwise, for the
+// caller to ask nonWS. Unlike nonWS it is small enough to be inlined, and
+// in a body without whitespace it always answers.
+func (d *Decoder) peek() byte {
+	if d.pos < d.end {
+		if c := d.buf[d.pos]; c > ' ' {
+			return c
+		}
+	}
+	return 0
+}
+
 // ensure makes n bytes from pos available, or returns io.EOF (or another
 // error) if the stream ends first.
 func (d *Decoder) ensure(n int) error {
@@ -307,6 +344,16 @@ func (d *Decoder) skipBOM() error {
 
 // literal consumes lit (null, true or false), which starts at pos.
 func (d *Decoder) literal(lit string) error {
+	if buf := d.buf[d.pos:d.end]; len(buf) >= len(lit) && string(buf[:len(lit)]) == lit {
+		d.pos += len(lit)
+		return nil
+	}
+	return d.literalSlow(lit)
+}
+
+// literalSlow is literal when lit is not whole at pos: the stream may
+// have more of it, or the body is wrong.
+func (d *Decoder) literalSlow(lit string) error {
 	if err := d.ensure(len(lit)); err != nil && err != io.EOF {
 		return err
 	}
@@ -336,6 +383,24 @@ var strByte = func() (t [256]uint8) {
 	return t
 }()
 
+// special8 marks the bytes of x that need a look inside a string (see
+// strByte): control characters, '"', '\\' and bytes past ASCII. Its lowest
+// set bit, if any, is the high bit of the first such byte: a byte past ASCII
+// shows in the high bits of x itself, and each other test is a subtraction
+// in which a byte that matches borrows into its high bit while no byte
+// borrows unless one below it matched. Bits above the first may be wrong;
+// zero means all eight bytes are plain.
+func special8(x uint64) uint64 {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	lessThanSpace := x - 0x20*ones      // a byte below 0x20 borrows into its high bit
+	quote := (x ^ '"'*ones) - ones      // a byte equal to '"' becomes 0xff
+	backslash := (x ^ '\\'*ones) - ones // and one equal to '\\'
+	return (x | lessThanSpace | quote | backslash) & highs
+}
+
 // scanString validates the string starting at buf[pos] == '"' and returns its
 // length including the quotes, and whether it holds escapes. It consumes
 // nothing; the whole string is in buf[pos:pos+n] afterwards.
@@ -345,6 +410,14 @@ func (d *Decoder) scanString() (n int, esc bool, err error) {
 		buf := d.buf[d.pos:d.end]
 	scan:
 		for i < len(buf) {
+			if i+8 <= len(buf) {
+				m := special8(binary.LittleEndian.Uint64(buf[i:]))
+				if m == 0 {
+					i += 8
+					continue
+				}
+				i += bits.TrailingZeros64(m) / 8 // the first byte to look at
+			}
 			c := buf[i]
 			if strByte[c] == 0 {
 				i++
@@ -846,46 +919,42 @@ func (d *Decoder) record(b *Record) error {
 		d.pos++
 		return nil
 	}
-	for {
+	for member := 0; ; member++ {
 		if c != '"' {
 			return d.errAt(d.InputOffset(), "want a field name in a record")
 		}
-		n, esc, err := d.scanString()
+		f, err := d.key(member)
 		if err != nil {
 			return err
 		}
-		key := d.buf[d.pos+1 : d.pos+n-1]
-		if esc {
-			key = d.unescape(key)
+		if c = d.peek(); c == 0 {
+			if c, err = d.nonWS(); err != nil {
+				return d.eofTruncated(err, "in a record")
+			}
 		}
-		f := field(key)
-		d.pos += n
-		if c, err = d.nonWS(); err != nil {
-			return d.eofTruncated(err, "in a record")
-		}
-		if c != ':' {
-			return d.errAt(d.InputOffset(), "want ':' after a field name")
-		}
-		d.pos++
-		if c, err = d.nonWS(); err != nil {
-			return d.eofTruncated(err, "in a record")
-		}
-		if f == fUnknown {
-			err = d.skipValue()
-		} else {
+		switch {
+		case f != fUnknown:
 			err = d.value(b, f, c)
+		case c == '{' || c == '[':
+			err = d.skipValue()
+		default:
+			err = d.skipScalar(c) // what skipValue would do, without looking again
 		}
 		if err != nil {
 			return err
 		}
-		if c, err = d.nonWS(); err != nil {
-			return d.eofTruncated(err, "in a record")
+		if c = d.peek(); c == 0 {
+			if c, err = d.nonWS(); err != nil {
+				return d.eofTruncated(err, "in a record")
+			}
 		}
 		switch c {
 		case ',':
 			d.pos++
-			if c, err = d.nonWS(); err != nil {
-				return d.eofTruncated(err, "in a record")
+			if c = d.peek(); c == 0 {
+				if c, err = d.nonWS(); err != nil {
+					return d.eofTruncated(err, "in a record")
+				}
 			}
 		case '}':
 			d.pos++
@@ -894,6 +963,44 @@ func (d *Decoder) record(b *Record) error {
 			return d.errAt(d.InputOffset(), "want ',' or '}' after a field")
 		}
 	}
+}
+
+// key consumes the key starting at buf[pos] == '"', the member-th of its
+// record, and the ':' after it, and returns the field the key names. A key
+// and colon the same as those remembered for the place are matched at once;
+// another key is scanned and, when its colon follows it at once, remembered
+// in its stead.
+func (d *Decoder) key(member int) (f int, err error) {
+	var ck *cachedKey
+	if member < len(d.keys) {
+		ck = &d.keys[member]
+		if m := int(ck.n); m > 0 && m <= d.end-d.pos && string(d.buf[d.pos:d.pos+m]) == string(ck.raw[:m]) {
+			d.pos += m
+			return int(ck.f), nil
+		}
+	}
+	n, esc, err := d.scanString()
+	if err != nil {
+		return 0, err
+	}
+	key := d.buf[d.pos+1 : d.pos+n-1]
+	if esc {
+		key = d.unescape(key)
+	}
+	f = field(key)
+	if ck != nil && !esc && n < cachedKeyLen && d.pos+n < d.end && d.buf[d.pos+n] == ':' {
+		ck.n, ck.f = uint8(copy(ck.raw[:], d.buf[d.pos:d.pos+n+1])), uint8(f)
+	}
+	d.pos += n
+	c, err := d.nonWS()
+	if err != nil {
+		return 0, d.eofTruncated(err, "in a record")
+	}
+	if c != ':' {
+		return 0, d.errAt(d.InputOffset(), "want ':' after a field name")
+	}
+	d.pos++
+	return f, nil
 }
 
 // value decodes the value of a kept field f, whose first byte c is at pos.

@@ -2,11 +2,13 @@ package b2see
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -823,7 +825,8 @@ func FuzzDecode(f *testing.F) {
 	}
 	for _, s := range []string{`[]`, `null`, `[{"a":[1,{"b":"\u00e9"}]}]`, `[{"VideoPlayCount":"3.0"}]`, `[{"BatchId":1e2}]`,
 		`[{"CustomerRating":"-0.5e3","GoogleClicks":"1E2","DateSent":"\/Date(0)\/","\u0062atchid":"7"}]`,
-		`[{"datesent":"2021-05-13 10:53:44.5-05:00","X":[[[{"y":[]}]]],"producttype":"a\"b"},null,{}]`} {
+		`[{"datesent":"2021-05-13 10:53:44.5-05:00","X":[[[{"y":[]}]]],"producttype":"a\"b"},null,{}]`,
+		`[{"BatchId":1,"VideoPlayCount":2},{"BatchId":2,"VideoPlayCountX":{}},{"batchid":3,"VideoPlayCount":"4"}]`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -854,4 +857,112 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("accepted a body of the wrong shape")
 		}
 	})
+}
+
+// TestSpecial8 checks the word-at-a-time test of string bytes against the
+// byte table: it must find the first byte that needs a look, or say there
+// is none, for every byte in every place among plain neighbours, with a
+// borrow from below, and for random words.
+func TestSpecial8(t *testing.T) {
+	first := func(w [8]byte) int {
+		for i, c := range w {
+			if strByte[c] != 0 {
+				return i
+			}
+		}
+		return 8
+	}
+	check := func(w [8]byte) {
+		t.Helper()
+		m := special8(binary.LittleEndian.Uint64(w[:]))
+		if got := bits.TrailingZeros64(m) / 8; got != first(w) {
+			t.Fatalf("special8(% x) = %#x: first byte %d, want %d", w, m, got, first(w))
+		}
+	}
+	for _, fill := range []byte{'a', ' ', '~', 0x21, 0x5d, 0x7f} {
+		for place := range 8 {
+			for c := range 256 {
+				var w [8]byte
+				for i := range w {
+					w[i] = fill
+				}
+				w[place] = byte(c)
+				check(w)
+				for above := place + 1; above < 8; above++ {
+					w[above] = byte(c) ^ 0x80 // past ASCII, or not, above a byte that may borrow
+					check(w)
+					w[above] = 0
+					check(w)
+					w[above] = fill
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1_000_000 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], r.Uint64())
+		check(w)
+		binary.LittleEndian.PutUint64(w[:], r.Uint64()&0x7f7f7f7f7f7f7f7f|0x2020202020202020)
+		check(w)
+	}
+}
+
+// TestDecodeRemembersKeysExactly decodes records whose keys change from
+// one record to the next in the same place (longer, shorter, another case,
+// escaped, spaced, moved, nested, past the places remembered): decoded
+// together, after one another, each must decode as it does alone.
+func TestDecodeRemembersKeysExactly(t *testing.T) {
+	many := `{`
+	for i := range 60 {
+		many += fmt.Sprintf(`"K%d":%d,`, i, i)
+	}
+	records := []string{
+		`{"BatchId":1,"VideoPlayCount":2,"ProductType":"a"}`,
+		`{"BatchId":2,"VideoPlayCountX":5,"ProductType":"b"}`,
+		`{"BatchId":3,"VideoPlay":7,"ProductType":"c"}`,
+		`{"BatchId":4,"videoplaycount":8,"producttype":"d"}`,
+		`{"BatchId":5,"Video\u0050layCount":9,"ProductType":"e"}`,
+		`{"BatchId":6 , "VideoPlayCount" : 10,"ProductType":"f"}`,
+		`{"BatchId":7,"VideoPlayCount":11,"ProductType":"g"}`,
+		`{"ProductType":"h","BatchId":8,"VideoPlayCount":12}`,
+		`{"BatchId":10,"X":{"BatchId":99,"VideoPlayCount":100},"ProductType":"j"}`,
+		many + `"BatchId":11,"VideoPlayCount":13}`,
+		many + `"BatchId":12,"VideoPlayCountX":14}`,
+		`{"BatchId":13,"VideoPlayCount":15,"ProductType":"k"}`,
+	}
+	var want []Record
+	for i, r := range records {
+		recs, err := decodeAll(t, strings.NewReader("["+r+"]"))
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("record %d alone: %d records, %v", i, len(recs), err)
+		}
+		want = append(want, recs[0])
+	}
+	body := "[" + strings.Join(records, ",") + "]"
+	for _, r := range []struct {
+		name string
+		r    io.Reader
+	}{
+		{"whole", strings.NewReader(body)},
+		{"byte by byte", iotest.OneByteReader(strings.NewReader(body))},
+	} {
+		got, err := decodeAll(t, r.r)
+		if err != nil {
+			t.Fatalf("%s: %v", r.name, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d records, want %d", r.name, len(got), len(want))
+		}
+		for i := range got {
+			if diff := diffBatch(got[i], want[i]); diff != "" {
+				t.Errorf("%s: record %d: %s", r.name, i, diff)
+			}
+		}
+	}
+	// A key remembered in its place must not excuse a wrong value after it.
+	bad := `{"BatchId":9,"VideoPlayCount":{"BatchId":99}}`
+	if _, err := decodeAll(t, strings.NewReader("["+records[0]+","+bad+"]")); err == nil {
+		t.Fatal("an object for a count was accepted after the same key in the same place")
+	}
 }

@@ -42,7 +42,7 @@ type seriesStats struct {
 type window struct {
 	series  map[seriesKey]*seriesStats
 	hists   map[string]*histogram
-	seen    map[int64]struct{}
+	seen    *batchSet
 	records int // records in the answer, duplicates included
 	senders bool
 	labels  [numCapped]labelStat // the values seen of each label, and folded
@@ -63,14 +63,13 @@ func newWindow(senders bool) *window {
 // add counts one record. It reports false for a batch already counted.
 func (w *window) add(b *b2see.Record) bool {
 	if b.HasID {
-		if _, dup := w.seen[b.ID]; dup {
+		if w.seen == nil {
+			w.seen = &batchSet{}
+		}
+		if !w.seen.add(b.ID) {
 			w.addDuplicate()
 			return false
 		}
-		if w.seen == nil {
-			w.seen = map[int64]struct{}{}
-		}
-		w.seen[b.ID] = struct{}{}
 	}
 	k := w.keyOf(b)
 	w.addNew(b, &k)
