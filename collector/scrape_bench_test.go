@@ -142,7 +142,7 @@ func exampleStatuses() map[int]collector.StatusMapping {
 	return m
 }
 
-func fetchBody(b *testing.B, url string) []byte {
+func fetchBody(b testing.TB, url string) []byte {
 	b.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
