@@ -73,9 +73,14 @@ func defaultAccount(tb testing.TB, url string) *collector.Account {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return defaultAccountOf(client)
+}
+
+// defaultAccountOf is defaultAccount reading src.
+func defaultAccountOf(src collector.Source) *collector.Account {
 	d := config.DefaultSettings()
 	return collector.NewAccount(collector.AccountOptions{
-		Name: "group", Source: client, SenderLabel: d.SenderLabel,
+		Name: "group", Source: src, SenderLabel: d.SenderLabel,
 		Caps: collector.LabelCaps{
 			ProductTypes: int(d.MaxProductTypes), Senders: int(d.MaxSenders), ActionStates: int(d.MaxActionStates),
 			PaymentOutcomes: int(d.MaxPaymentOutcomes), Ratings: int(d.MaxRatings),

@@ -18,20 +18,7 @@ func TestStringsStayBounded(t *testing.T) {
 	const batches, reads = 200, 40
 	at := t0
 	for read := range reads {
-		sc := tr.Begin()
-		for id := range int64(batches) {
-			o := obs(id, int64(read), fmt.Sprintf("state %d.%d", read, id), 1)
-			sc.Add(&o)
-		}
-		sc.MapLabels(func(f Label, v string) string {
-			if f == LabelActionState {
-				return "other"
-			}
-			return v
-		})
-		if err := sc.Commit(at); err != nil {
-			t.Fatal(err)
-		}
+		readNewStates(t, tr, batches, read, at)
 		at = at.Add(2 * pruneInterval)
 	}
 	tr.mu.Lock()
@@ -46,9 +33,26 @@ func TestStringsStayBounded(t *testing.T) {
 	}
 
 	// The batches keep their states: the same states again are no entry.
+	readNewStates(t, tr, batches, reads-1, at)
+	if got := flat(tr); got["actions svc/alice other"] != want["actions svc/alice other"] {
+		t.Errorf("the states pruning kept are taken for new ones: entries %v, want %v", got["actions svc/alice other"], want["actions svc/alice other"])
+	}
+
+	if err := tr.Save(at); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := flat(Open(opts)), flat(tr); !reflect.DeepEqual(got, want) {
+		t.Errorf("after a save and a load: %v, want %v", got, want)
+	}
+}
+
+// readNewStates is read number read of batches batches, each in a state of
+// its own for that read, all labelled other.
+func readNewStates(t *testing.T, tr *Tracker, batches, read int, at time.Time) {
+	t.Helper()
 	sc := tr.Begin()
 	for id := range int64(batches) {
-		o := obs(id, reads-1, fmt.Sprintf("state %d.%d", reads-1, id), 1)
+		o := obs(id, int64(read), fmt.Sprintf("state %d.%d", read, id), 1)
 		sc.Add(&o)
 	}
 	sc.MapLabels(func(f Label, v string) string {
@@ -59,15 +63,5 @@ func TestStringsStayBounded(t *testing.T) {
 	})
 	if err := sc.Commit(at); err != nil {
 		t.Fatal(err)
-	}
-	if got := flat(tr); got["actions svc/alice other"] != want["actions svc/alice other"] {
-		t.Errorf("the states pruning kept are taken for new ones: entries %v, want %v", got["actions svc/alice other"], want["actions svc/alice other"])
-	}
-
-	if err := tr.Save(at); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := flat(Open(opts)), flat(tr); !reflect.DeepEqual(got, want) {
-		t.Errorf("after a save and a load: %v, want %v", got, want)
 	}
 }
