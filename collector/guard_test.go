@@ -311,3 +311,34 @@ func TestCountersAcrossAFoldOnTheWay(t *testing.T) {
 		t.Errorf("only %d senders ever had series of their own: the test moves too few across the cap", len(named))
 	}
 }
+
+// TestStatePastTheTally: an action state that comes after a read's tally
+// of states has filled up reaches the counters as "other", so that their
+// staging holds no more distinct states than the tally; a state kept, or
+// one in the tally, reaches them as the upstream gave it.
+func TestStatePastTheTally(t *testing.T) {
+	w := newWindow(true)
+	var lc labelCaps
+	w.pre = lc.begin(LabelCaps{ActionStates: 1})
+	w.pre.tallies[capState] = newTally(0)
+	w.pre.tallies[capState].reset(map[string]bool{"kept": true})
+	w.pre.kept[capState] = map[string]bool{"kept": true}
+	stateOf := func(s string) string {
+		b := b2see.Record{ID: 1, HasID: true, CustomerActionState: s}
+		return w.keyOf(&b).state
+	}
+	for i := range maxTallyValues - 1 {
+		if got, want := stateOf(fmt.Sprint("s", i)), fmt.Sprint("s", i); got != want {
+			t.Fatalf("state %q, in the tally, reaches the counters as %q", want, got)
+		}
+	}
+	if got := stateOf("late"); got != overflowValue {
+		t.Errorf("a state past the tally reaches the counters as %q, want %q", got, overflowValue)
+	}
+	if got := stateOf("kept"); got != "kept" {
+		t.Errorf("a kept state reaches the counters as %q", got)
+	}
+	if got := stateOf("s7"); got != "s7" {
+		t.Errorf("a state in the tally reaches the counters as %q", got)
+	}
+}
