@@ -108,9 +108,7 @@ func (w *window) guardLabel(l cappedLabel) bool {
 	t := newTally(len(counts))
 	t.reset(kept)
 	for v, k := range counts {
-		if r := t.entry(v); r >= 0 {
-			t.add(r, k)
-		}
+		t.add(t.entry(v), k)
 	}
 	p.kept[l], p.tallies[l] = kept, t
 	nw := w.folded(func(m cappedLabel, v string) string {

@@ -342,3 +342,31 @@ func TestStatePastTheTally(t *testing.T) {
 		t.Errorf("a state in the tally reaches the counters as %q", got)
 	}
 }
+
+// TestValuesOfDuplicatesNotCounted: values past the tally count among the
+// label's values only when a batch counted has them, not when only a
+// record of a batch already counted (whose key is taken, but which is not
+// counted) brought them.
+func TestValuesOfDuplicatesNotCounted(t *testing.T) {
+	p := &prefold{}
+	p.tallies[capSender] = newTally(0)
+	p.tallies[capSender].reset(nil)
+	for i := range maxTallyValues {
+		p.value(capSender, fmt.Sprint("v", i))
+	}
+	tl := p.tallies[capSender]
+	for i := range 1000 {
+		if r := p.ref(capSender, fmt.Sprint("dup", i)); r != pastTally {
+			t.Fatalf("a value past the full tally has ref %d", r)
+		}
+	}
+	if got := tl.distinct(maxTallyValues); got != maxTallyValues {
+		t.Errorf("values only duplicates brought are counted: %d values, want %d", got, maxTallyValues)
+	}
+	for i := range 1000 {
+		p.count(capSender, p.ref(capSender, fmt.Sprint("new", i)))
+	}
+	if got := tl.distinct(maxTallyValues) - maxTallyValues; got < 980 || got > 1020 {
+		t.Errorf("1,000 values past the tally, counted: estimated %d", got)
+	}
+}

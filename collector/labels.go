@@ -260,7 +260,10 @@ type tally struct {
 	slots []tallySlot     // a power of two long, at most half full
 	names []string        // the values, by tallySlot.name
 	kept  map[string]bool // the values the read keeps
-	past  distinctSketch  // the values beyond maxTallyValues
+	past  distinctSketch  // the values beyond maxTallyValues, of batches counted
+	// lastPast is the hash of the last value entry found past the tally,
+	// for countPast: like a slot's ref, it holds until the next entry.
+	lastPast uint64
 }
 
 type tallySlot struct {
@@ -333,7 +336,7 @@ func (t *tally) entry(v string) int32 {
 		}
 	}
 	if len(t.names) >= maxTallyValues {
-		t.past.add(h)
+		t.lastPast = h
 		return pastTally
 	}
 	if 2*(len(t.names)+1) > len(t.slots) {
@@ -348,8 +351,13 @@ func (t *tally) entry(v string) int32 {
 	return r
 }
 
-// add counts k batches more of the value whose ref is r.
+// add counts k batches more of the value whose ref is r; for pastTally,
+// the value is only counted among the values past the tally.
 func (t *tally) add(r int32, k int64) {
+	if r == pastTally {
+		t.past.add(t.lastPast)
+		return
+	}
 	t.slots[r].n += uint32(k)
 }
 
@@ -417,7 +425,7 @@ func (p *prefold) ref(l cappedLabel, v string) int32 {
 
 // count counts a batch of the value of label l whose entry is r.
 func (p *prefold) count(l cappedLabel, r int32) {
-	if r >= 0 {
+	if r != noTally {
 		p.tallies[l].add(r, 1)
 	}
 }

@@ -22,7 +22,7 @@ func (s *distinctSketch) add(h uint64) {
 	if s.bits == nil {
 		s.bits = make([]uint64, sketchBits/64)
 	}
-	i := h % sketchBits // the hash's low bits; the tally's index uses all of them
+	i := h % sketchBits // the hash's low bits: the values added are never in the tally
 	s.bits[i/64] |= 1 << (i % 64)
 }
 
