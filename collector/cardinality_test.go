@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
@@ -50,18 +48,9 @@ func newRenderedAccount(tb testing.TB, senders int) *largeAccount {
 	tb.Helper()
 	records := b2seetest.GenerateWith(100_000, 1, time.Now(), 29, b2seetest.GenerateOptions{Senders: senders})
 	fake := b2seetest.NewServer(b2seetest.Config{Records: records})
-	direct, err := b2see.NewClient(b2see.Config{URL: fake.URL, CustomerID: b2seetest.DefaultCustomerID, APIKey: b2seetest.DemoAPIKey, DaysOfHistory: 30})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	body := fetchBody(tb, direct.Endpoint()+"?customerId="+b2seetest.DefaultCustomerID+"&apiKey="+b2seetest.DemoAPIKey+"&daysOfHistory=30")
+	url := renderedCakes(tb, fake.URL)
 	fake.Close()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		_, _ = w.Write(body)
-	}))
-	tb.Cleanup(srv.Close)
-	return &largeAccount{senders: senders, acc: defaultAccount(tb, srv.URL)}
+	return &largeAccount{senders: senders, acc: defaultAccount(tb, url)}
 }
 
 // defaultAccount reads the cakes at url under the default caps and series

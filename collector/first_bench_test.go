@@ -3,7 +3,6 @@ package collector_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"strconv"
@@ -92,22 +91,9 @@ func benchmarkFirstScrape(b *testing.B, n int, mode statusLookups) {
 		Batches: b2seetest.BatchesConfig{DefaultStatus: onePercentRunning(records)},
 	})
 	config := b2see.Config{URL: fake.URL, CustomerID: b2seetest.DefaultCustomerID, APIKey: b2seetest.DemoAPIKey, DaysOfHistory: 30}
-	direct, err := b2see.NewClient(config)
-	if err != nil {
-		b.Fatal(err)
-	}
-	body := fetchBody(b, direct.Endpoint()+"?customerId="+b2seetest.DefaultCustomerID+"&apiKey="+b2seetest.DemoAPIKey+"&daysOfHistory=30")
-	// The cakes are served as the fake rendered them, by a server that
-	// holds nothing else: the fake's records are full of pointers, and a
-	// heap of them would make every collection of the scrapes scan them,
-	// as an exporter's heap never does. Only the status lookups need the
-	// fake, and its records, still.
-	cakes := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		_, _ = w.Write(body)
-	}))
-	defer cakes.Close()
-	config.URL = cakes.URL
+	// The cakes are served as the fake rendered them (see renderedCakes).
+	// Only the status lookups need the fake, and its records, still.
+	config.URL = renderedCakes(b, fake.URL)
 	client, err := b2see.NewClient(config)
 	if err != nil {
 		b.Fatal(err)

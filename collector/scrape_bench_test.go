@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"testing"
@@ -140,6 +141,25 @@ func exampleStatuses() map[int]collector.StatusMapping {
 		m[st.Code] = collector.StatusMapping{Name: st.Name, Phase: st.State}
 	}
 	return m
+}
+
+// renderedCakes serves, at the URL it returns until tb ends, the cakes the
+// fake at fakeURL renders, by a server that holds nothing else: the fake's
+// records are full of pointers, and a heap of them would make every
+// collection during a scrape scan them, as an exporter's heap never does.
+func renderedCakes(tb testing.TB, fakeURL string) string {
+	tb.Helper()
+	direct, err := b2see.NewClient(b2see.Config{URL: fakeURL, CustomerID: b2seetest.DefaultCustomerID, APIKey: b2seetest.DemoAPIKey, DaysOfHistory: 30})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	body := fetchBody(tb, direct.Endpoint()+"?customerId="+b2seetest.DefaultCustomerID+"&apiKey="+b2seetest.DemoAPIKey+"&daysOfHistory=30")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = w.Write(body)
+	}))
+	tb.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func fetchBody(b testing.TB, url string) []byte {
