@@ -302,6 +302,23 @@ func TestCountersAcrossAFoldOnTheWay(t *testing.T) {
 				t.Fatalf("step %d: %s went from %v to %v (present: %v)", step, k, v, got[k], hasKey(got, k))
 			}
 		}
+		if step == 0 {
+			// The first read names no sender (it has no earlier choice):
+			// none has a counter series of its own, to be frozen once the
+			// next read names others.
+			counters := 0
+			for k := range got {
+				if strings.Contains(k, "_total,") && strings.Contains(k, "sender=") {
+					counters++
+					if !strings.Contains(k, "sender=other") {
+						t.Errorf("after the first read, a sender has counters of its own: %s", k)
+					}
+				}
+			}
+			if counters == 0 {
+				t.Fatal("the first read made no counter series: the test looks at none")
+			}
+		}
 		if got["b2see_label_values_folded,label=sender"] == 0 || got["b2see_label_values_folded,label=state"] == 0 {
 			t.Fatalf("step %d: nothing folded: the test does not fold", step)
 		}
