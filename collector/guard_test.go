@@ -340,9 +340,13 @@ func TestStatePastTheTally(t *testing.T) {
 	w.pre.tallies[capState] = newTally(0)
 	w.pre.tallies[capState].reset(map[string]bool{"kept": true})
 	w.pre.kept[capState] = map[string]bool{"kept": true}
-	stateOf := func(s string) string {
-		b := b2see.Record{ID: 1, HasID: true, CustomerActionState: s}
-		return w.keyOf(&b).state
+	id := int64(0)
+	stateOf := func(s string) string { // as a read takes a record of a batch not counted yet
+		id++
+		b := b2see.Record{ID: id, HasID: true, CustomerActionState: s}
+		k := w.keyOf(&b)
+		w.addNew(&b, &k)
+		return k.state
 	}
 	for i := range maxTallyValues - 1 {
 		if got, want := stateOf(fmt.Sprint("s", i)), fmt.Sprint("s", i); got != want {
@@ -360,10 +364,10 @@ func TestStatePastTheTally(t *testing.T) {
 	}
 }
 
-// TestValuesOfDuplicatesNotCounted: values past the tally count among the
-// label's values only when a batch counted has them, not when only a
-// record of a batch already counted (whose key is taken, but which is not
-// counted) brought them.
+// TestValuesOfDuplicatesNotCounted: values take a slot in the tally, or
+// count among the label's values past it, only when a batch counted has
+// them, not when only a record of a batch already counted (whose key is
+// taken, but which is not counted) brought them.
 func TestValuesOfDuplicatesNotCounted(t *testing.T) {
 	p := &prefold{}
 	p.tallies[capSender] = newTally(0)
@@ -376,6 +380,17 @@ func TestValuesOfDuplicatesNotCounted(t *testing.T) {
 		if r := p.ref(capSender, fmt.Sprint("dup", i)); r != pastTally {
 			t.Fatalf("a value past the full tally has ref %d", r)
 		}
+	}
+	// Nor do they take a slot while the tally has room.
+	room := &prefold{}
+	room.tallies[capSender] = newTally(0)
+	room.tallies[capSender].reset(nil)
+	for i := range 1000 {
+		room.ref(capSender, fmt.Sprint("dup", i))
+	}
+	room.value(capSender, "counted")
+	if got := room.tallies[capSender].counts(); len(got) != 1 || got["counted"] != 1 || len(room.tallies[capSender].names) != 1 {
+		t.Errorf("values only duplicates brought take slots: %d names, counts %v", len(room.tallies[capSender].names), got)
 	}
 	if got := tl.distinct(maxTallyValues); got != maxTallyValues {
 		t.Errorf("values only duplicates brought are counted: %d values, want %d", got, maxTallyValues)

@@ -243,6 +243,7 @@ const maxTallyValues = 1 << 15
 const (
 	noTally   int32 = -1 // the read does not fold the label
 	pastTally int32 = -2 // the value came after maxTallyValues others
+	newValue  int32 = -3 // a value the tally has not counted yet: it takes a slot when it is
 )
 
 // tally counts batches per value by the value's 64-bit hash, which spares
@@ -261,9 +262,13 @@ type tally struct {
 	names []string        // the values, by tallySlot.name
 	kept  map[string]bool // the values the read keeps
 	past  distinctSketch  // the values beyond maxTallyValues, of batches counted
-	// lastPast is the hash of the last value entry found past the tally,
-	// for countPast: like a slot's ref, it holds until the next entry.
-	lastPast uint64
+	// last is the hash and the name of the last value entry did not
+	// find, for add: like a slot's ref, a newValue or pastTally ref holds
+	// until the next entry. So a value takes a slot, or counts past the
+	// tally, only once a batch counted has it, not for the record of a
+	// batch already counted, whose key is taken all the same.
+	last     uint64
+	lastName string
 }
 
 type tallySlot struct {
@@ -317,12 +322,12 @@ func (t *tally) reset(kept map[string]bool) {
 	t.names, t.kept = t.names[:0], kept
 	t.past.reset()
 	for v := range kept {
-		t.entry(v)
+		t.add(t.entry(v), 0)
 	}
 }
 
-// entry returns the ref of v's slot, adding it, or pastTally when the
-// tally is full.
+// entry returns the ref of v's slot; newValue when v has none, or
+// pastTally when the tally is full.
 func (t *tally) entry(v string) int32 {
 	h := maphash.String(tallySeed, v)
 	mask := uint64(len(t.slots) - 1)
@@ -335,10 +340,15 @@ func (t *tally) entry(v string) int32 {
 			return int32(i)
 		}
 	}
+	t.last, t.lastName = h, v
 	if len(t.names) >= maxTallyValues {
-		t.lastPast = h
 		return pastTally
 	}
+	return newValue
+}
+
+// insert gives the value v, of hash h, a slot, and returns its ref.
+func (t *tally) insert(h uint64, v string) int32 {
 	if 2*(len(t.names)+1) > len(t.slots) {
 		t.resize(len(t.names) + 1)
 	}
@@ -351,12 +361,16 @@ func (t *tally) entry(v string) int32 {
 	return r
 }
 
-// add counts k batches more of the value whose ref is r; for pastTally,
-// the value is only counted among the values past the tally.
+// add counts k batches more of the value whose ref is r, giving it a slot
+// for newValue; for pastTally, the value is only counted among the values
+// past the tally.
 func (t *tally) add(r int32, k int64) {
-	if r == pastTally {
-		t.past.add(t.lastPast)
+	switch r {
+	case pastTally:
+		t.past.add(t.last)
 		return
+	case newValue:
+		r = t.insert(t.last, t.lastName)
 	}
 	t.slots[r].n += uint32(k)
 }
@@ -415,7 +429,8 @@ func (p *prefold) value(l cappedLabel, v string) string {
 }
 
 // ref is the entry of value v in the tally of label l, noTally when the
-// read does not fold l, or pastTally. It counts nothing.
+// read does not fold l, or newValue or pastTally (see tally.entry). It
+// counts nothing.
 func (p *prefold) ref(l cappedLabel, v string) int32 {
 	if p == nil || p.tallies[l] == nil {
 		return noTally
